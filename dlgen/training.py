@@ -1,0 +1,242 @@
+"""Compile, train and evaluate in one call, and the record it returns."""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .callbacks import EpochTimer
+
+__all__ = ["RunRecord", "fit"]
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What one training run produced.
+
+    Attributes:
+        history: one row per epoch (index `epoch`, starting at 1), columns as
+            in `keras.callbacks.History` (`loss`, `accuracy`, `val_loss`, ...,
+            plus `epoch_seconds`).
+        test: test-set metrics from `model.evaluate`, e.g.
+            `{"loss": 0.41, "accuracy": 0.86}`; empty without test data.
+        seconds: wall-clock seconds spent in `model.fit`.
+        params: number of parameters of the model.
+        config: the settings of the run (JSON-serializable).
+        name: label of the configuration (set by `dlgen.run_sweep`).
+        seed: the seed of the run, if known.
+    """
+
+    history: pd.DataFrame
+    test: dict
+    seconds: float
+    params: int
+    config: dict
+    name: str = ""
+    seed: int | None = None
+
+    def final(self, column):
+        """Value of a history column at the last epoch.
+
+        Example:
+
+        >>> r = RunRecord(pd.DataFrame({"loss": [2.0, 1.0]}), {}, 0.1, 10, {})
+        >>> r.final("loss")
+        1.0
+        """
+        if column not in self.history.columns:
+            raise KeyError(
+                f"no column {column!r} in the history; have {list(self.history.columns)}."
+            )
+        if self.history.empty:
+            raise ValueError("the history is empty (the run trained for 0 epochs).")
+        return float(self.history[column].iloc[-1])
+
+    def gap(self, metric="accuracy"):
+        """Generalization gap at the last epoch: train minus validation.
+
+        For a loss (`metric="loss"`) it is validation minus train, so that a
+        positive gap always means the model does better on what it trained on.
+
+        Example:
+
+        >>> h = pd.DataFrame({"accuracy": [0.9, 1.0], "val_accuracy": [0.8, 0.85]})
+        >>> round(RunRecord(h, {}, 0.0, 0, {}).gap(), 2)
+        0.15
+        """
+        train, val = self.final(metric), self.final(f"val_{metric}")
+        return val - train if metric == "loss" else train - val
+
+    def best_epoch(self, monitor="val_loss", mode="min"):
+        """Epoch (1-based) at which `monitor` was best."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        col = self.history[monitor]
+        return int(col.idxmin() if mode == "min" else col.idxmax())
+
+    def to_dict(self):
+        """A JSON-serializable dict (see `from_dict`)."""
+        return {
+            "history": {c: [float(v) for v in self.history[c]] for c in self.history.columns},
+            "test": {k: float(v) for k, v in self.test.items()},
+            "seconds": float(self.seconds),
+            "params": int(self.params),
+            "config": self.config,
+            "name": self.name,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild a record written by `to_dict`."""
+        history = pd.DataFrame(d["history"])
+        history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
+        return cls(
+            history=history,
+            test=dict(d["test"]),
+            seconds=float(d["seconds"]),
+            params=int(d["params"]),
+            config=dict(d["config"]),
+            name=str(d.get("name", "")),
+            seed=d.get("seed"),
+        )
+
+
+def _check_pair(name, data):
+    if data is None:
+        return None
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"{name} must be a pair (x, y), got {type(data).__name__}.")
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    if len(x) != len(y):
+        raise ValueError(f"{name}: x has {len(x)} examples but y has {len(y)}.")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty.")
+    return x, y
+
+
+def _default_loss(model):
+    act = getattr(model.layers[-1], "activation", None)
+    probabilities = act is not None and getattr(act, "__name__", "") in ("softmax", "sigmoid")
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities)
+
+
+def _optimizer(optimizer, learning_rate):
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        if learning_rate is not None:
+            raise ValueError("pass learning_rate to the optimizer instance, not to fit().")
+        return optimizer
+    if not isinstance(optimizer, str):
+        raise ValueError(f"optimizer must be a name or a keras Optimizer, got {optimizer!r}.")
+    opt = keras.optimizers.get(optimizer)
+    if learning_rate is not None:
+        opt = opt.__class__.from_config({**opt.get_config(), "learning_rate": learning_rate})
+    return opt
+
+
+def fit(
+    model,
+    train,
+    validation=None,
+    test=None,
+    *,
+    epochs=10,
+    batch_size=128,
+    optimizer="adam",
+    learning_rate=None,
+    loss=None,
+    metrics=("accuracy",),
+    callbacks=(),
+    verbose=0,
+    config=None,
+    seed=None,
+):
+    """Compile `model`, train it, evaluate it, and return a `RunRecord`.
+
+    Args:
+        model: an uncompiled (or compiled, it is recompiled) `keras.Model`.
+        train: `(x, y)` training arrays.
+        validation: `(x, y)` validation arrays, evaluated after every epoch.
+        test: `(x, y)` test arrays, evaluated once after training.
+        epochs: number of epochs, a non-negative integer.
+        batch_size: positive integer.
+        optimizer: a Keras optimizer name or instance.
+        learning_rate: learning rate for an optimizer given by name
+            (`None` keeps Keras's default for that optimizer).
+        loss: a Keras loss; `None` picks sparse categorical cross-entropy,
+            on logits unless the last layer applies softmax or sigmoid.
+        metrics: Keras metrics.
+        callbacks: Keras callbacks (an `EpochTimer` is always added).
+        verbose: passed to `model.fit`.
+        config: extra settings to store in the record.
+        seed: stored in the record (seeding is `dlgen.set_seed`'s job).
+
+    Returns:
+        A `RunRecord`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from dlgen.models import build_mlp
+    >>> x = np.random.rand(32, 4).astype("float32"); y = np.arange(32) % 2
+    >>> rec = fit(build_mlp((4,), 2, depth=1, units=8), (x, y), epochs=2)
+    >>> sorted(rec.history.columns), len(rec.history)
+    (['accuracy', 'epoch_seconds', 'loss'], 2)
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    train = _check_pair("train", train)
+    if train is None:
+        raise ValueError("train must be a pair (x, y), got None.")
+    validation = _check_pair("validation", validation)
+    test = _check_pair("test", test)
+    expected = tuple(model.input_shape[1:])
+    for name, data in (("train", train), ("validation", validation), ("test", test)):
+        if data is not None and tuple(data[0].shape[1:]) != expected:
+            raise ValueError(
+                f"{name} examples have shape {tuple(data[0].shape[1:])}, "
+                f"but the model expects {expected}."
+            )
+
+    opt = _optimizer(optimizer, learning_rate)
+    model.compile(optimizer=opt, loss=loss or _default_loss(model), metrics=list(metrics))
+    start = time.perf_counter()
+    h = model.fit(
+        train[0],
+        train[1],
+        validation_data=validation,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        callbacks=[EpochTimer(), *callbacks],
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    history = pd.DataFrame(h.history)
+    history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
+    test_metrics = {}
+    if test is not None:
+        test_metrics = model.evaluate(
+            test[0], test[1], batch_size=max(int(batch_size), 256), verbose=0, return_dict=True
+        )
+        test_metrics = {k: float(v) for k, v in test_metrics.items()}
+    settings = {
+        "model": model.name,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "optimizer": opt.__class__.__name__,
+        "learning_rate": float(keras.ops.convert_to_numpy(opt.learning_rate)),
+        "train_size": int(len(train[0])),
+        **(config or {}),
+    }
+    return RunRecord(
+        history=history,
+        test=test_metrics,
+        seconds=seconds,
+        params=int(model.count_params()),
+        config=settings,
+        seed=seed,
+    )

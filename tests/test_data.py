@@ -1,0 +1,166 @@
+import gzip
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+
+import dlgen
+from dlgen import data
+
+
+def test_read_idx_reads_fixture(fashion_dir):
+    x = dlgen.read_idx(fashion_dir / "train-images-idx3-ubyte.gz")
+    y = dlgen.read_idx(fashion_dir / "train-labels-idx1-ubyte.gz")
+    assert x.shape == (30, 28, 28) and x.dtype == np.uint8
+    assert y[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]  # published first labels
+
+
+def test_read_idx_detects_truncation(tmp_path, fashion_dir):
+    raw = gzip.open(fashion_dir / "t10k-images-idx3-ubyte.gz").read()
+    bad = tmp_path / "t.gz"
+    with gzip.open(bad, "wb") as f:
+        f.write(raw[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        dlgen.read_idx(bad)
+
+
+def test_read_idx_detects_a_broken_gzip(tmp_path, fashion_dir):
+    bad = tmp_path / "t.gz"
+    bad.write_bytes((fashion_dir / "t10k-images-idx3-ubyte.gz").read_bytes()[:200])
+    with pytest.raises(ValueError, match="cannot decompress"):
+        dlgen.read_idx(bad)
+
+
+def test_read_idx_checks_digest(fashion_dir):
+    with pytest.raises(ValueError, match="does not match"):
+        dlgen.read_idx(fashion_dir / "t10k-labels-idx1-ubyte.gz", expected_sha256="0" * 64)
+
+
+def test_load_fashion_mnist_from_a_folder(fashion_dir):
+    (x, y), (xt, yt) = dlgen.load_fashion_mnist(paths=[fashion_dir], verify=False)
+    assert x.shape == (30, 28, 28) and xt.shape == (20, 28, 28)
+    assert len(y) == 30 and len(yt) == 20
+
+
+def _fixture_digests(folder):
+    return {
+        key: hashlib.sha256(gzip.open(folder / name).read()).hexdigest()
+        for key, name in data._FASHION_FILES.items()
+    }
+
+
+def test_verified_copy_loads_and_tampered_copy_is_rejected(tmp_path, fashion_dir, monkeypatch):
+    monkeypatch.setattr(data, "_FASHION_SHA256", _fixture_digests(fashion_dir))
+    (x, _), _ = dlgen.load_fashion_mnist(paths=[fashion_dir])
+    assert len(x) == 30
+    # Same bytes recompressed (as Debian did) still pass: the check is on content.
+    copy = tmp_path / "recompressed"
+    copy.mkdir()
+    for name in data._FASHION_FILES.values():
+        raw = gzip.open(fashion_dir / name).read()
+        with gzip.open(copy / name, "wb", compresslevel=1) as f:
+            f.write(raw)
+    dlgen.load_fashion_mnist(paths=[copy])
+    # One pixel changed: rejected, and the error says how to get the data.
+    name = data._FASHION_FILES["x_test"]
+    raw = bytearray(gzip.open(copy / name).read())
+    raw[-1] ^= 0xFF
+    with gzip.open(copy / name, "wb") as f:
+        f.write(bytes(raw))
+    with pytest.raises(dlgen.DataUnavailableError, match="does not match") as err:
+        dlgen.load_fashion_mnist(paths=[copy])
+    assert "apt-get install dataset-fashion-mnist" in str(err.value)
+
+
+def test_missing_data_names_every_way_to_get_it(tmp_path):
+    with pytest.raises(dlgen.DataUnavailableError) as err:
+        dlgen.load_fashion_mnist(paths=[tmp_path / "nowhere"])
+    msg = str(err.value)
+    assert "nowhere: not found" in msg
+    assert "dataset-fashion-mnist" in msg
+    assert "fashion_mnist.load_data()" in msg
+    assert "paths=[folder]" in msg
+
+
+def test_falls_through_to_the_next_folder(tmp_path, fashion_dir):
+    (x, _), _ = dlgen.load_fashion_mnist(paths=[tmp_path, fashion_dir], verify=False)
+    assert len(x) == 30
+
+
+def test_keras_cache_is_looked_in_first(tmp_path, fashion_dir, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    target = tmp_path / "datasets" / "fashion-mnist"
+    shutil.copytree(fashion_dir, target)
+    assert data._keras_cache_dir() == target
+
+
+@pytest.mark.skipif(not data.DEBIAN_FASHION_DIR.exists(), reason="dataset-fashion-mnist not installed")
+def test_the_installed_dataset_verifies():
+    (x, y), (xt, yt) = dlgen.load_fashion_mnist(paths=[data.DEBIAN_FASHION_DIR])
+    assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
+    assert np.bincount(y).tolist() == [6000] * 10
+    assert round(float(x.mean()) / 255, 4) == 0.2860  # published pixel mean
+
+
+def test_load_digits_and_mnist_5k():
+    x, y = dlgen.load_digits()
+    assert x.shape == (1797, 8, 8) and x.dtype == np.uint8 and x.max() == 255
+    x, y = dlgen.load_mnist_5k()
+    assert x.shape == (5000, 28, 28) and np.bincount(y).tolist() == [500] * 10
+
+
+def test_load_dataset_dispatches_and_rejects_unknown_names():
+    x, _ = dlgen.load_dataset("digits")
+    assert len(x) == 1797
+    with pytest.raises(ValueError, match=r"Unknown dataset 'cifar10'; allowed: fashion_mnist"):
+        dlgen.load_dataset("cifar10")
+
+
+def test_stratified_subset_is_balanced_and_reproducible():
+    x = np.arange(300)
+    y = np.repeat(np.arange(3), 100)
+    a = dlgen.stratified_subset(x, y, 10, seed=5)
+    b = dlgen.stratified_subset(x, y, 10, seed=5)
+    c = dlgen.stratified_subset(x, y, 10, seed=6)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], c[0])
+    assert np.bincount(a[1]).tolist() == [10, 10, 10]
+    np.testing.assert_array_equal(y[a[0]], a[1])  # pairs stay together
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_stratified_subset_rejects_bad_sizes(bad):
+    with pytest.raises(ValueError, match="n_per_class must be a positive integer"):
+        dlgen.stratified_subset(np.arange(10), np.arange(10) % 2, bad)
+
+
+def test_stratified_subset_too_few_examples():
+    with pytest.raises(ValueError, match="class 0 has 5 examples, fewer than n_per_class=6"):
+        dlgen.stratified_subset(np.arange(10), np.arange(10) % 2, 6)
+
+
+def test_mismatched_lengths_are_rejected():
+    with pytest.raises(ValueError, match="3 images and 2 labels"):
+        dlgen.stratified_subset(np.zeros(3), np.zeros(2, int), 1)
+
+
+def test_train_val_split():
+    x = np.arange(100)
+    y = np.repeat(np.arange(4), 25)
+    (xt, yt), (xv, yv) = dlgen.train_val_split(x, y, 0.2, seed=1)
+    assert len(xv) == 20 and np.bincount(yv).tolist() == [5, 5, 5, 5]
+    assert set(xt).isdisjoint(set(xv))
+    (xt2, _), _ = dlgen.train_val_split(x, y, 0.2, seed=1)
+    np.testing.assert_array_equal(xt, xt2)
+    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 1.5"):
+        dlgen.train_val_split(x, y, 1.5)
+
+
+def test_to_model_input():
+    x = np.full((2, 4, 4), 255, np.uint8)
+    out = dlgen.to_model_input(x)
+    assert out.shape == (2, 4, 4, 1) and out.dtype == np.float32 and out.max() == 1.0
+    assert dlgen.to_model_input(x, flatten=True).shape == (2, 16)
+    with pytest.raises(ValueError, match="expected images"):
+        dlgen.to_model_input(np.zeros(5))

@@ -1,0 +1,150 @@
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dlgen
+
+
+def _record(value, epochs=3):
+    h = pd.DataFrame({
+        "loss": np.linspace(1, value, epochs), "accuracy": np.linspace(0.5, 1.0, epochs),
+        "val_loss": np.linspace(1, value + 0.5, epochs), "val_accuracy": np.linspace(0.5, 0.8, epochs),
+    })
+    return dlgen.RunRecord(h, {"accuracy": 0.8 - value / 10, "loss": value}, 0.01, 10, {})
+
+
+class Counter:
+    """A sweep function that counts its calls and draws from NumPy's seeded RNG."""
+
+    def __init__(self, fail_on=None):
+        self.calls = []
+        self.fail_on = fail_on
+
+    def __call__(self, seed, scale):
+        if (scale, seed) == self.fail_on:
+            raise KeyboardInterrupt
+        self.calls.append((scale, seed))
+        return _record(scale * np.random.rand())
+
+
+def test_sweep_runs_every_config_and_seed(tmp_path):
+    fn = Counter()
+    recs = dlgen.run_sweep(fn, {"a": {"scale": 1}, "b": {"scale": 2}}, [0, 1],
+                           cache=dlgen.ResultsCache(tmp_path), progress=False)
+    assert [(r.name, r.seed) for r in recs] == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert len(fn.calls) == 4
+
+
+def test_seeds_are_set_before_each_run():
+    recs = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [5, 5, 6], cache=False, progress=False)
+    assert recs[0].test == recs[1].test != recs[2].test
+
+
+def test_cache_hits_skip_the_work(tmp_path):
+    cache = dlgen.ResultsCache(tmp_path)
+    first = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0, 1], cache=cache, progress=False)
+    fn = Counter()
+    again = dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0, 1], cache=cache, progress=False)
+    assert fn.calls == []
+    assert [r.test for r in again] == [r.test for r in first]
+    # A different config, seed or data fingerprint is a different entry.
+    dlgen.run_sweep(fn, {"a": {"scale": 1}}, [2], cache=cache, progress=False)
+    dlgen.run_sweep(fn, {"a": {"scale": 3}}, [0], cache=cache, progress=False)
+    dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], data="other", cache=cache, progress=False)
+    assert fn.calls == [(1, 2), (3, 0), (1, 0)]
+
+
+def test_default_cache_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLGEN_CACHE", str(tmp_path / "c"))
+    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], progress=False)
+    assert len(list((tmp_path / "c").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper", "garbage"])
+def test_corrupt_entries_are_recomputed(tmp_path, damage):
+    cache = dlgen.ResultsCache(tmp_path)
+    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, progress=False)
+    (entry,) = tmp_path.glob("*.json")
+    text = entry.read_text()
+    if damage == "truncate":
+        entry.write_text(text[: len(text) // 2])
+    elif damage == "tamper":
+        data = json.loads(text)
+        data["value"]["test"]["accuracy"] = 1.0
+        entry.write_text(json.dumps(data))
+    else:
+        entry.write_bytes(b"\x80\x04not json")
+    fn = Counter()
+    with pytest.warns(UserWarning, match="corrupt results-cache entry"):
+        dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], cache=cache, progress=False)
+    assert fn.calls == [(1, 0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, progress=False)
+
+
+def test_interrupted_sweep_resumes_without_redoing_work(tmp_path):
+    cache = dlgen.ResultsCache(tmp_path)
+    configs = {"a": {"scale": 1}, "b": {"scale": 2}}
+    with pytest.raises(KeyboardInterrupt):
+        dlgen.run_sweep(Counter(fail_on=(2, 1)), configs, [0, 1], cache=cache, progress=False)
+    assert len(list(tmp_path.glob("*.json"))) == 3
+    assert not list(tmp_path.glob("*.tmp"))  # nothing half-written
+    fn = Counter()
+    recs = dlgen.run_sweep(fn, configs, [0, 1], cache=cache, progress=False)
+    assert fn.calls == [(2, 1)] and len(recs) == 4
+
+
+def test_put_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    cache = dlgen.ResultsCache(tmp_path)
+    cache.put("k", {"v": 1})
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        cache.put("k", {"v": 2})
+    assert cache.get("k") == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["k.json"]
+
+
+def test_bad_sweep_arguments():
+    with pytest.raises(ValueError, match="configs must be a non-empty dict"):
+        dlgen.run_sweep(Counter(), {}, [0])
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [-1])
+    with pytest.raises(ValueError, match="JSON-serializable"):
+        dlgen.run_sweep(Counter(), {"a": {"scale": object()}}, [0], progress=False)
+    with pytest.raises(TypeError, match="must return a RunRecord"):
+        dlgen.run_sweep(lambda seed: 3, {"a": {}}, [0], cache=False, progress=False)
+
+
+def test_summarize_and_records_frame():
+    recs = []
+    for name, values in (("x", [0.1, 0.3]), ("y", [0.5, 0.5])):
+        for seed, v in enumerate(values):
+            r = _record(v)
+            r.name, r.seed = name, seed
+            recs.append(r)
+    frame = dlgen.records_frame(recs)
+    assert list(frame["name"]) == ["x", "x", "y", "y"]
+    assert frame["gap"].iloc[0] == pytest.approx(0.2)
+    table = dlgen.summarize(recs)
+    assert list(table.index) == ["x", "y"]
+    assert table.loc["x", ("test_loss", "mean")] == pytest.approx(0.2)
+    assert table.loc["x", ("test_loss", "std")] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert table.loc["y", ("test_loss", "std")] == 0
+    assert table.loc["x", ("n", "")] == 2
+    with pytest.raises(KeyError, match="columns \\['nope'\\] not in the run table"):
+        dlgen.summarize(recs, columns=["nope"])
+
+
+def test_fingerprint_sees_shape_dtype_and_content():
+    a = np.zeros((2, 3), np.uint8)
+    assert dlgen.fingerprint(a) != dlgen.fingerprint(a.reshape(3, 2))
+    assert dlgen.fingerprint(a) != dlgen.fingerprint(a.astype(np.int64))
+    assert dlgen.fingerprint(a, a) != dlgen.fingerprint(a)

@@ -1,0 +1,100 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dlgen
+
+
+@pytest.fixture
+def toy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    return x, y
+
+
+def test_fit_returns_a_full_record(toy):
+    x, y = toy
+    dlgen.set_seed(0)
+    rec = dlgen.fit(dlgen.build_mlp((6,), 2, depth=1, units=8), (x, y), (x, y), (x, y),
+                    epochs=3, batch_size=16, learning_rate=0.01, config={"note": "toy"})
+    assert list(rec.history.index) == [1, 2, 3]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"} <= set(rec.history)
+    assert set(rec.test) == {"loss", "accuracy"}
+    assert rec.params == 6 * 8 + 8 + 8 * 2 + 2
+    assert rec.config["note"] == "toy" and rec.config["epochs"] == 3
+    assert rec.config["learning_rate"] == pytest.approx(0.01)
+    assert rec.seconds > 0
+    assert rec.final("loss") < rec.history["loss"].iloc[0]  # it learned something
+
+
+def test_fit_is_reproducible_with_the_same_seed(toy):
+    def once():
+        dlgen.set_seed(1)
+        return dlgen.fit(dlgen.build_mlp((6,), 2, depth=1, units=8, dropout=0.5), toy, epochs=2)
+
+    assert once().history["loss"].tolist() == once().history["loss"].tolist()
+
+
+def test_default_loss_follows_the_output_layer(toy):
+    m = dlgen.build_mlp((6,), 2, depth=1, units=4, output_activation="softmax")
+    dlgen.fit(m, toy, epochs=1)
+    assert m.loss.get_config()["from_logits"] is False
+    m = dlgen.build_mlp((6,), 2, depth=1, units=4)
+    dlgen.fit(m, toy, epochs=1)
+    assert m.loss.get_config()["from_logits"] is True
+
+
+@pytest.mark.parametrize("epochs", [-1, 2.5, "3"])
+def test_bad_epochs(toy, epochs):
+    with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+        dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), toy, epochs=epochs)
+
+
+def test_zero_epochs_trains_nothing(toy):
+    rec = dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), toy, test=toy, epochs=0)
+    assert rec.history.empty and "accuracy" in rec.test
+
+
+def test_mismatched_shapes(toy):
+    x, y = toy
+    model = dlgen.build_mlp((6,), 2, depth=0)
+    with pytest.raises(ValueError, match=r"validation examples have shape \(5,\), but the model expects \(6,\)"):
+        dlgen.fit(model, (x, y), (x[:, :5], y), epochs=1)
+    with pytest.raises(ValueError, match="train: x has 64 examples but y has 63"):
+        dlgen.fit(model, (x, y[:-1]), epochs=1)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        dlgen.fit(model, (x, y), epochs=1, batch_size=0)
+
+
+def test_optimizer_instance_and_learning_rate_conflict(toy):
+    import keras
+
+    with pytest.raises(ValueError, match="pass learning_rate to the optimizer instance"):
+        dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), toy, optimizer=keras.optimizers.SGD(), learning_rate=0.1)
+
+
+def test_record_round_trips_through_json():
+    h = pd.DataFrame({"loss": [1.0, 0.5, 0.7], "accuracy": [0.5, 0.8, 0.9],
+                      "val_loss": [1.1, 0.6, 0.9], "val_accuracy": [0.4, 0.7, 0.6]})
+    rec = dlgen.RunRecord(h, {"accuracy": 0.65}, 2.0, 100, {"rate": 0.5}, "a", 3)
+    back = dlgen.RunRecord.from_dict(json.loads(json.dumps(rec.to_dict())))
+    pd.testing.assert_frame_equal(back.history, rec.history.set_axis(back.history.index), check_names=False)
+    assert back.test == rec.test and back.seed == 3 and back.name == "a"
+    assert back.gap() == pytest.approx(0.3)
+    assert back.gap("loss") == pytest.approx(0.2)
+    assert back.best_epoch() == 2
+    assert back.best_epoch("val_accuracy", "max") == 2
+    with pytest.raises(KeyError, match="no column 'val_auc'"):
+        back.final("val_auc")
+
+
+def test_epoch_timer_resets_between_fits(toy):
+    timer = dlgen.EpochTimer()
+    model = dlgen.build_mlp((6,), 2, depth=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(*toy, epochs=3, verbose=0, callbacks=[timer])
+    model.fit(*toy, epochs=2, verbose=0, callbacks=[timer])
+    assert len(timer.seconds) == 2 and all(s > 0 for s in timer.seconds)
