@@ -145,20 +145,22 @@ def _how_to_get_fashion(places):
         "Ways to get it:\n"
         "  - Debian/Ubuntu, offline-capable: sudo apt-get install dataset-fashion-mnist\n"
         "  - with network: python -c \"import keras; keras.datasets.fashion_mnist.load_data()\" "
-        "(fills the Keras cache), or call load_fashion_mnist(download=True)\n"
+        "(fills the Keras cache; load_fashion_mnist(download=True) does the same)\n"
         "  - by hand: put the four *-ubyte.gz files in one folder and pass "
         "load_fashion_mnist(paths=[folder])."
     )
 
 
-def load_fashion_mnist(paths=None, download=False, verify=True):
+def load_fashion_mnist(paths=None, download=True, verify=True):
     """Load Fashion-MNIST (60,000 train and 10,000 test images, 28x28).
 
     Args:
         paths: folders to look in, in order. Defaults to the Keras cache and
             then Debian's `/usr/share/datasets/fashion-mnist`.
-        download: if no local copy is found, download through
-            `keras.datasets.fashion_mnist` (needs network).
+        download: if no local copy is found, try Keras's download
+            (`keras.datasets.fashion_mnist.load_data()`, needs network; this
+            is how the data arrives on Colab). Nothing is downloaded when a
+            local copy is valid. `False` never touches the network.
         verify: check the decompressed content against known digests.
 
     Returns:
@@ -189,11 +191,11 @@ def load_fashion_mnist(paths=None, download=False, verify=True):
     if download:
         import keras
 
-        keras.datasets.fashion_mnist.load_data()
         try:
+            keras.datasets.fashion_mnist.load_data()
             return _read_fashion_dir(_keras_cache_dir(), verify)
-        except (ValueError, OSError) as e:
-            tried.append(("keras download", f"rejected: {e}"))
+        except Exception as e:  # no network, HTTP error, bad download
+            tried.append(("keras download", f"failed: {type(e).__name__}: {e}"))
     else:
         tried.append(("keras download", "not attempted (download=False)"))
     raise DataUnavailableError(_how_to_get_fashion(tried))

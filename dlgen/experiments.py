@@ -201,7 +201,7 @@ def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deter
     jobs = [(name, cfg, int(s)) for name, cfg in configs.items() for s in seeds]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc=getattr(fn, "__name__", "runs"), leave=False)
     records = []
@@ -244,7 +244,8 @@ def records_frame(records, metric="accuracy"):
     """One row per run: name, seed, final train/validation metric, gap, test.
 
     Returns:
-        A `DataFrame` with columns `name`, `seed`, `train_<metric>`,
+        A `DataFrame` with columns `name`, `seed`, `train_<metric>` (in
+        inference mode when the record has `train_eval`, see `RunRecord`),
         `val_<metric>`, `gap` (train minus validation at the last epoch),
         `best_epoch` (lowest validation loss, if recorded), one `test_<name>`
         column per test metric, `seconds` and `params`.
@@ -253,7 +254,9 @@ def records_frame(records, metric="accuracy"):
     for r in records:
         row = {"name": r.name, "seed": r.seed}
         h = r.history
-        if metric in h.columns:
+        if metric in r.train_eval:
+            row[f"train_{metric}"] = r.train_eval[metric]
+        elif metric in h.columns:
             row[f"train_{metric}"] = r.final(metric)
         if f"val_{metric}" in h.columns:
             row[f"val_{metric}"] = r.final(f"val_{metric}")

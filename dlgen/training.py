@@ -27,6 +27,11 @@ class RunRecord:
         config: the settings of the run (JSON-serializable).
         name: label of the configuration (set by `dlgen.run_sweep`).
         seed: the seed of the run, if known.
+        train_eval: metrics on the training set measured after training in
+            inference mode (`model.evaluate`), e.g. `{"accuracy": 1.0}`. The
+            `accuracy` column of the history is a running average over the
+            epoch in *training* mode, with dropout active, so it understates
+            how well a dropout model fits its training data.
     """
 
     history: pd.DataFrame
@@ -36,6 +41,7 @@ class RunRecord:
     config: dict
     name: str = ""
     seed: int | None = None
+    train_eval: dict = dataclasses.field(default_factory=dict)
 
     def final(self, column):
         """Value of a history column at the last epoch.
@@ -57,8 +63,10 @@ class RunRecord:
     def gap(self, metric="accuracy"):
         """Generalization gap at the last epoch: train minus validation.
 
-        For a loss (`metric="loss"`) it is validation minus train, so that a
-        positive gap always means the model does better on what it trained on.
+        The training value is taken from `train_eval` (inference mode) when
+        it is there, else from the history. For a loss (`metric="loss"`) the
+        gap is validation minus train, so that a positive gap always means
+        the model does better on what it trained on.
 
         Example:
 
@@ -66,7 +74,8 @@ class RunRecord:
         >>> round(RunRecord(h, {}, 0.0, 0, {}).gap(), 2)
         0.15
         """
-        train, val = self.final(metric), self.final(f"val_{metric}")
+        val = self.final(f"val_{metric}")
+        train = self.train_eval[metric] if metric in self.train_eval else self.final(metric)
         return val - train if metric == "loss" else train - val
 
     def best_epoch(self, monitor="val_loss", mode="min"):
@@ -86,6 +95,7 @@ class RunRecord:
             "config": self.config,
             "name": self.name,
             "seed": self.seed,
+            "train_eval": {k: float(v) for k, v in self.train_eval.items()},
         }
 
     @classmethod
@@ -101,6 +111,7 @@ class RunRecord:
             config=dict(d["config"]),
             name=str(d.get("name", "")),
             seed=d.get("seed"),
+            train_eval=dict(d.get("train_eval", {})),
         )
 
 
@@ -152,6 +163,7 @@ def fit(
     verbose=0,
     config=None,
     seed=None,
+    evaluate_train=True,
 ):
     """Compile `model`, train it, evaluate it, and return a `RunRecord`.
 
@@ -172,6 +184,8 @@ def fit(
         verbose: passed to `model.fit`.
         config: extra settings to store in the record.
         seed: stored in the record (seeding is `dlgen.set_seed`'s job).
+        evaluate_train: after training, also evaluate on the training set in
+            inference mode (stored as `RunRecord.train_eval`).
 
     Returns:
         A `RunRecord`.
@@ -211,18 +225,23 @@ def fit(
         validation_data=validation,
         epochs=int(epochs),
         batch_size=int(batch_size),
+        # Evaluation results do not depend on the batch size; larger batches
+        # mean fewer steps and less per-step overhead.
+        validation_batch_size=max(int(batch_size), 256),
         callbacks=[EpochTimer(), *callbacks],
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
     history = pd.DataFrame(h.history)
     history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
-    test_metrics = {}
-    if test is not None:
-        test_metrics = model.evaluate(
-            test[0], test[1], batch_size=max(int(batch_size), 256), verbose=0, return_dict=True
-        )
-        test_metrics = {k: float(v) for k, v in test_metrics.items()}
+
+    def evaluate(data):
+        out = model.evaluate(data[0], data[1], batch_size=max(int(batch_size), 256),
+                             verbose=0, return_dict=True)
+        return {k: float(v) for k, v in out.items()}
+
+    test_metrics = evaluate(test) if test is not None else {}
+    train_metrics = evaluate(train) if evaluate_train and epochs > 0 else {}
     settings = {
         "model": model.name,
         "epochs": int(epochs),
@@ -239,4 +258,5 @@ def fit(
         params=int(model.count_params()),
         config=settings,
         seed=seed,
+        train_eval=train_metrics,
     )

@@ -38,7 +38,7 @@ def test_read_idx_checks_digest(fashion_dir):
 
 
 def test_load_fashion_mnist_from_a_folder(fashion_dir):
-    (x, y), (xt, yt) = dlgen.load_fashion_mnist(paths=[fashion_dir], verify=False)
+    (x, y), (xt, yt) = dlgen.load_fashion_mnist(paths=[fashion_dir], verify=False, download=False)
     assert x.shape == (30, 28, 28) and xt.shape == (20, 28, 28)
     assert len(y) == 30 and len(yt) == 20
 
@@ -61,7 +61,7 @@ def test_verified_copy_loads_and_tampered_copy_is_rejected(tmp_path, fashion_dir
         raw = gzip.open(fashion_dir / name).read()
         with gzip.open(copy / name, "wb", compresslevel=1) as f:
             f.write(raw)
-    dlgen.load_fashion_mnist(paths=[copy])
+    dlgen.load_fashion_mnist(paths=[copy], download=False)
     # One pixel changed: rejected, and the error says how to get the data.
     name = data._FASHION_FILES["x_test"]
     raw = bytearray(gzip.open(copy / name).read())
@@ -69,18 +69,31 @@ def test_verified_copy_loads_and_tampered_copy_is_rejected(tmp_path, fashion_dir
     with gzip.open(copy / name, "wb") as f:
         f.write(bytes(raw))
     with pytest.raises(dlgen.DataUnavailableError, match="does not match") as err:
-        dlgen.load_fashion_mnist(paths=[copy])
+        dlgen.load_fashion_mnist(paths=[copy], download=False)
     assert "apt-get install dataset-fashion-mnist" in str(err.value)
 
 
 def test_missing_data_names_every_way_to_get_it(tmp_path):
     with pytest.raises(dlgen.DataUnavailableError) as err:
-        dlgen.load_fashion_mnist(paths=[tmp_path / "nowhere"])
+        dlgen.load_fashion_mnist(paths=[tmp_path / "nowhere"], download=False)
     msg = str(err.value)
     assert "nowhere: not found" in msg
     assert "dataset-fashion-mnist" in msg
     assert "fashion_mnist.load_data()" in msg
     assert "paths=[folder]" in msg
+    assert "not attempted (download=False)" in msg
+
+
+def test_a_failed_download_gives_the_same_clear_error(tmp_path, monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(dlgen.DataUnavailableError, match="OSError: Name or service not known") as err:
+        dlgen.load_fashion_mnist(paths=[tmp_path])
+    assert "dataset-fashion-mnist" in str(err.value)
 
 
 def test_falls_through_to_the_next_folder(tmp_path, fashion_dir):

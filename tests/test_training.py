@@ -98,3 +98,20 @@ def test_epoch_timer_resets_between_fits(toy):
     model.fit(*toy, epochs=3, verbose=0, callbacks=[timer])
     model.fit(*toy, epochs=2, verbose=0, callbacks=[timer])
     assert len(timer.seconds) == 2 and all(s > 0 for s in timer.seconds)
+
+
+def test_train_eval_measures_the_training_set_in_inference_mode(toy):
+    dlgen.set_seed(0)
+    model = dlgen.build_mlp((6,), 2, depth=1, units=32, dropout=0.9)
+    rec = dlgen.fit(model, toy, toy, epochs=3, learning_rate=0.01)
+    expected = model.evaluate(*toy, verbose=0, return_dict=True)["accuracy"]
+    assert rec.train_eval["accuracy"] == pytest.approx(expected)
+    assert rec.gap() == pytest.approx(expected - rec.final("val_accuracy"))
+    assert dlgen.fit(model, toy, epochs=1, evaluate_train=False).train_eval == {}
+
+
+def test_gap_uses_train_eval_when_present():
+    h = pd.DataFrame({"accuracy": [0.7], "val_accuracy": [0.8]})
+    rec = dlgen.RunRecord(h, {}, 0.0, 1, {}, train_eval={"accuracy": 0.95})
+    assert rec.gap() == pytest.approx(0.15)
+    assert dlgen.records_frame([rec])["train_accuracy"].iloc[0] == 0.95

@@ -1,0 +1,110 @@
+"""Checks of the book's conventions: notebooks, table of contents, configuration."""
+
+import ast
+import json
+import pathlib
+import re
+import tomllib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC_TEXT = (ROOT / "_toc.yml").read_text()
+REPO_URL = CONFIG["repository"]["url"]
+CHAPTERS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+TEMPLATE = ROOT / "notebooks" / "_template.ipynb"
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _tagged(path, tag):
+    return [c for c in _cells(path) if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def _source(cell):
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no notebooks/NN_name.ipynb found"
+
+
+@pytest.mark.parametrize("path", CHAPTERS + [TEMPLATE], ids=lambda p: p.name)
+def test_notebook_conventions(path):
+    assert re.fullmatch(r"(\d\d|_)[a-z_]+\.ipynb|_template\.ipynb", path.name), path.name
+    cells = _cells(path)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), (
+        "outputs are stored; run `make strip`")
+
+    (params,) = _tagged(path, "parameters")
+    tree = ast.parse(_source(params))
+    names = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+             if isinstance(t, ast.Name)}
+    assert {"SEED", "QUICK", "N_SEEDS"} <= names
+
+    checks = _tagged(path, "claim-check")
+    assert checks and all("assert " in _source(c) for c in checks)
+
+    (install,) = _tagged(path, "colab-install")
+    assert REPO_URL in _source(install), "the Colab install cell must use _config.yml's repository URL"
+    assert "remove-cell" in install["metadata"]["tags"]
+
+    text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    assert text.lstrip().startswith("# ")
+    exercises = re.findall(r"```\{exercise\}\n:label: ([\w-]+)", text)
+    solutions = re.findall(r"```\{solution\} ([\w-]+)\n:class: dropdown", text)
+    if path != TEMPLATE:
+        assert len(exercises) >= 3, "at least three exercises"
+        assert "## What we saw" in text and "{glue:text}" in text
+    assert sorted(exercises) == sorted(solutions), "every exercise has one folded solution"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_is_in_the_toc(path):
+    assert f"file: notebooks/{path.stem}\n" in TOC_TEXT
+
+
+def test_glue_names_used_in_text_are_defined():
+    for path in CHAPTERS:
+        cells = _cells(path)
+        code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+        text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+        used = set(re.findall(r"\{glue:(?:text|figure)\}`?\s*([A-Za-z_]\w*)", text))
+        defined = set(re.findall(r"glue\(\s*[\"']([A-Za-z_]\w*)[\"']", code))
+        defined |= set(re.findall(r"[\"']([A-Za-z_]\w*)[\"']\s*:", code))  # dicts passed to glue
+        assert used <= defined, f"{path.name}: glued names never defined: {sorted(used - defined)}"
+
+
+def test_book_configuration():
+    execute = CONFIG["execute"]
+    assert execute["execute_notebooks"] == "cache"
+    assert execute["timeout"] >= 600
+    assert "sphinx_exercise" in CONFIG["sphinx"]["extra_extensions"]
+    assert CONFIG["launch_buttons"]["colab_url"]
+    assert (ROOT / CONFIG["bibtex_bibfiles"][0]).exists()
+
+
+def test_repository_url_is_kept_in_one_place():
+    path = REPO_URL.removeprefix("https://github.com/")
+    readme = (ROOT / "README.md").read_text()
+    assert f"colab.research.google.com/github/{path}/blob/{CONFIG['repository']['branch']}/" in readme
+
+
+def test_packaging_floors_and_pins():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"]
+    assert not any(d.startswith("tensorflow") for d in deps), "plain installs must not pull TensorFlow"
+    assert not any("==" in d for d in deps), "floors, not pins"
+    extras = project["optional-dependencies"]
+    assert any(d.startswith("tensorflow-cpu>=") for d in extras["cpu"])
+    assert any(re.fullmatch(r"jupyter-book>=1[\d.]*,<2", d) for d in extras["book"])
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
