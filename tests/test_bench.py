@@ -1,0 +1,37 @@
+import nbformat
+import pandas as pd
+import pytest
+
+from dlgen import bench
+
+
+def _tiny_notebook(path, fail=False):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os\nQUICK = os.environ['DLGEN_QUICK']", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = [0] * 1_000_000\n" + ("raise ValueError('boom')" if fail else "")),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_bench_times_each_notebook_and_mode(tmp_path, capsys):
+    nb = _tiny_notebook(tmp_path / "01_tiny.ipynb")
+    csv = tmp_path / "bench.csv"
+    assert bench.main([str(nb), "--modes", "quick,full", "--csv", str(csv)]) == 0
+    table = pd.read_csv(csv)
+    assert list(table["mode"]) == ["quick", "full"]
+    assert (table["seconds"] > 0).all() and (table["peak_mb"] > 10).all()
+    assert "01_tiny.ipynb" in capsys.readouterr().out
+
+
+def test_bench_reports_a_failing_notebook(tmp_path):
+    nb = _tiny_notebook(tmp_path / "02_bad.ipynb", fail=True)
+    csv = tmp_path / "bench.csv"
+    assert bench.main([str(nb), "--modes", "quick", "--csv", str(csv)]) == 1
+    assert "boom" in pd.read_csv(csv)["error"].iloc[0]
+
+
+def test_bench_rejects_unknown_modes(tmp_path):
+    with pytest.raises(SystemExit):
+        bench.main(["x.ipynb", "--modes", "fast"])
