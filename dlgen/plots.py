@@ -92,19 +92,22 @@ def plot_images(images, labels=None, class_names=None, ncols=8, ax=None, cmap="g
     ncols = max(1, min(int(ncols), n))
     nrows = -(-n // ncols)
     pad = 2
-    canvas_shape = (nrows * (h + pad) - pad, ncols * (w + pad) - pad) + images.shape[3:]
+    top = max(pad, int(round(0.4 * h))) if labels is not None else pad  # room for the labels
+    pitch_y, pitch_x = h + top, w + pad
+    canvas_shape = (nrows * pitch_y, ncols * pitch_x - pad) + images.shape[3:]
     canvas = np.full(canvas_shape, np.nan if images.ndim == 3 else 1.0, dtype=float)
     scale = 255.0 if images.dtype == np.uint8 else 1.0
     for i in range(n):
         r, c = divmod(i, ncols)
-        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[i] / scale
-    ax = _axes(ax, figsize=(1.1 * ncols, 1.25 * nrows))
+        y0, x0 = r * pitch_y + top, c * pitch_x
+        canvas[y0 : y0 + h, x0 : x0 + w] = images[i] / scale
+    ax = _axes(ax, figsize=(1.1 * ncols, 1.4 * nrows))
     ax.imshow(canvas, cmap=cmap if images.ndim == 3 else None, interpolation="nearest")
     if labels is not None:
         for i, lab in enumerate(labels):
             r, c = divmod(i, ncols)
             text = class_names[int(lab)] if class_names is not None else str(lab)
-            ax.text(c * (w + pad) + w / 2, r * (h + pad) - 0.5, text, ha="center", va="bottom", fontsize=7)
+            ax.text(c * pitch_x + w / 2, r * pitch_y + top - 1, text, ha="center", va="bottom", fontsize=7)
     ax.set_axis_off()
     return ax
 

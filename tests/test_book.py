@@ -4,10 +4,13 @@ import ast
 import json
 import pathlib
 import re
-import tomllib
-
 import pytest
 import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())

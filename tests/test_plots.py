@@ -38,7 +38,7 @@ def test_plot_history_errors():
 
 def test_plot_images_makes_one_axes():
     ax = dlgen.plot_images(np.zeros((5, 4, 4), np.uint8), labels=[0, 1, 2, 3, 4], ncols=3)
-    assert ax.images[0].get_array().shape == (2 * 6 - 2, 3 * 6 - 2)
+    assert ax.images[0].get_array().shape == (2 * (4 + 2), 3 * 6 - 2)  # label room above each row
     assert [t.get_text() for t in ax.texts] == ["0", "1", "2", "3", "4"]
     ax = dlgen.plot_images(np.zeros((2, 4, 4, 1)), labels=[0, 9], class_names=dlgen.FASHION_MNIST_CLASSES)
     assert ax.texts[1].get_text() == "Ankle boot"
