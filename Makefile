@@ -26,8 +26,14 @@ venv: $(STAMP)
 
 # Full budget. The execution cache lives in _build/.jupyter_cache, apart from
 # the quick build's, so quick outputs never reach the published book.
-book: $(STAMP)
+book: $(STAMP) _build/.dlgen-stamp
 	DLGEN_QUICK=0 $(JB) build . $(BOOK_FLAGS)
+
+# jupyter-cache keys on a notebook's code only: when dlgen changes, the
+# executed outputs of both builds are dropped so the chapters run again.
+_build/.dlgen-stamp: $(wildcard dlgen/*.py)
+	rm -rf _build/.jupyter_cache _build/quick/_build/.jupyter_cache
+	mkdir -p _build && touch $@
 
 test: unit notebooks book-quick
 
@@ -35,15 +41,15 @@ unit: $(STAMP)
 	$(PY) -m pytest tests dlgen -q -p no:cacheprovider
 
 # Every cell of every chapter runs; claim-check cells fail the run if a claim
-# stops holding. One process per notebook (--dist loadfile keeps a notebook's
-# cells together).
+# stops holding. (With many chapters, add pytest-xdist's `-n 2 --dist loadfile`,
+# which keeps each notebook's cells in one worker.)
 notebooks: $(STAMP)
 	DLGEN_QUICK=1 $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider \
 		-o addopts="" -o testpaths=notebooks
 
 # Executes the chapters again (their experiments come from dlgen's results
 # cache, filled by the nbval run) and fails on any Sphinx warning.
-book-quick: $(STAMP)
+book-quick: $(STAMP) _build/.dlgen-stamp
 	DLGEN_QUICK=1 $(JB) build . --path-output _build/quick $(BOOK_FLAGS)
 
 bench: $(STAMP)

@@ -30,6 +30,7 @@ __all__ = [
     "load_mnist_5k",
     "load_digits",
     "read_idx",
+    "stratified_indices",
     "stratified_subset",
     "train_val_split",
     "to_model_input",
@@ -74,6 +75,11 @@ class DataUnavailableError(RuntimeError):
 def _keras_cache_dir():
     home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
     return pathlib.Path(home).expanduser() / "datasets" / "fashion-mnist"
+
+
+def _keras_download_dirs():
+    # Keras writes to /tmp/.keras when its home folder is not writable.
+    return [_keras_cache_dir(), pathlib.Path("/tmp/.keras/datasets/fashion-mnist")]
 
 
 def read_idx(path, expected_sha256=None):
@@ -122,7 +128,8 @@ def read_idx(path, expected_sha256=None):
             f"{path}: expected {count} data bytes for shape {shape}, "
             f"found {len(raw) - header} (truncated file?)."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    # A writable copy (np.frombuffer over bytes is read-only).
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def _read_fashion_dir(directory, verify):
@@ -193,9 +200,14 @@ def load_fashion_mnist(paths=None, download=True, verify=True):
 
         try:
             keras.datasets.fashion_mnist.load_data()
-            return _read_fashion_dir(_keras_cache_dir(), verify)
         except Exception as e:  # no network, HTTP error, bad download
             tried.append(("keras download", f"failed: {type(e).__name__}: {e}"))
+        else:
+            for directory in _keras_download_dirs():
+                try:
+                    return _read_fashion_dir(directory, verify)
+                except (ValueError, OSError) as e:
+                    tried.append((f"keras download in {directory}", f"rejected: {e}"))
     else:
         tried.append(("keras download", "not attempted (download=False)"))
     raise DataUnavailableError(_how_to_get_fashion(tried))
@@ -281,6 +293,47 @@ def _check_xy(x, y):
     return x, y
 
 
+def stratified_indices(y, n_per_class, seed=0, exclude=None):
+    """Positions of `n_per_class` examples of every class, reproducibly.
+
+    Args:
+        y: 1-D integer labels.
+        n_per_class: positive number of examples per class.
+        seed: seed of the draw.
+        exclude: positions that must not be drawn (e.g. those of another
+            subset, to keep two subsets disjoint).
+
+    Returns:
+        A shuffled integer array of positions into `y`.
+
+    Example:
+
+    >>> y = np.repeat([0, 1], 10)
+    >>> first = stratified_indices(y, 3, seed=0)
+    >>> second = stratified_indices(y, 3, seed=0, exclude=first)
+    >>> len(set(first) & set(second)), np.bincount(y[second]).tolist()
+    (0, [3, 3])
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {y.shape}.")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}.")
+    allowed = np.ones(len(y), dtype=bool)
+    if exclude is not None:
+        allowed[np.asarray(exclude, dtype=np.int64)] = False
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(y):
+        idx = np.flatnonzero((y == c) & allowed)
+        if len(idx) < n_per_class:
+            raise ValueError(
+                f"class {c} has {len(idx)} examples available, fewer than n_per_class={n_per_class}."
+            )
+        picks.append(rng.choice(idx, size=n_per_class, replace=False))
+    return rng.permutation(np.concatenate(picks))
+
+
 def stratified_subset(x, y, n_per_class, seed=0):
     """Draw `n_per_class` examples of every class, reproducibly.
 
@@ -291,7 +344,8 @@ def stratified_subset(x, y, n_per_class, seed=0):
         seed: seed of the draw.
 
     Returns:
-        `(x_sub, y_sub)`, shuffled.
+        `(x_sub, y_sub)`, shuffled (see `stratified_indices` for the
+        positions, e.g. to draw a second, disjoint subset).
 
     Example:
 
@@ -301,18 +355,7 @@ def stratified_subset(x, y, n_per_class, seed=0):
     [3, 3]
     """
     x, y = _check_xy(x, y)
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
-        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}.")
-    rng = np.random.default_rng(seed)
-    picks = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        if len(idx) < n_per_class:
-            raise ValueError(
-                f"class {c} has {len(idx)} examples, fewer than n_per_class={n_per_class}."
-            )
-        picks.append(rng.choice(idx, size=n_per_class, replace=False))
-    order = rng.permutation(np.concatenate(picks))
+    order = stratified_indices(y, n_per_class, seed)
     return x[order], y[order]
 
 

@@ -4,11 +4,13 @@ A sweep calls `fn(seed=..., **config)` for every configuration and seed.
 `fn` builds a model, trains it (usually with `dlgen.fit`) and returns a
 `RunRecord`. Results are cached as JSON files keyed by the function (its
 name and source), the configuration, the seed, a fingerprint of the data,
-and the versions of `dlgen`, Keras and the backend. Entries are written
+the source of `dlgen` itself, and the versions of Keras and the backend
+library. Entries are written
 atomically; an entry that does not parse or fails its checksum is reported,
 removed and recomputed, never trusted.
 """
 
+import functools
 import hashlib
 import inspect
 import json
@@ -145,6 +147,10 @@ class ResultsCache:
 
 
 def _fn_identity(fn):
+    if isinstance(fn, functools.partial):
+        ident, source = _fn_identity(fn.func)
+        bound = _canonical({"args": list(fn.args), "keywords": fn.keywords})
+        return f"{ident}|partial:{bound}", source
     # A callable object is identified by its class (its repr holds an address).
     target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)
     ident = f"{target.__module__}.{target.__qualname__}"
@@ -155,12 +161,38 @@ def _fn_identity(fn):
     return ident, hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _package_source_digest():
+    # Any change to dlgen's code (training loop, models, data) changes the key.
+    h = hashlib.sha256()
+    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _versions():
+    import importlib.metadata
+
     import keras
 
     from . import __version__
 
-    return {"dlgen": __version__, "keras": keras.__version__, "backend": keras.backend.backend()}
+    backend = keras.backend.backend()
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
+    try:
+        backend_version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        try:
+            backend_version = importlib.metadata.version(f"{package}-cpu")
+        except importlib.metadata.PackageNotFoundError:
+            backend_version = "unknown"
+    return {
+        "dlgen": __version__,
+        "dlgen_source": _package_source_digest(),
+        "keras": keras.__version__,
+        "backend": f"{backend} {backend_version}",
+    }
 
 
 def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deterministic=True):
@@ -174,7 +206,9 @@ def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deter
         configs: `{name: config_dict}`; names label the rows of the tables.
         seeds: iterable of integer seeds.
         data: a fingerprint of the data the runs use (see `fingerprint`),
-            part of the cache key.
+            part of the cache key. Data that `fn` reads from outside (e.g.
+            notebook globals) is invisible to the cache otherwise, so a
+            warning is given when `data` is `None` and caching is on.
         cache: `True` for the default `ResultsCache`, a `ResultsCache`, or
             `False` to always compute.
         progress: show a progress bar over the runs.
@@ -196,6 +230,9 @@ def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deter
         raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
     if cache is True:
         cache = ResultsCache()
+    if cache and data is None:
+        warnings.warn("run_sweep(data=None): the data is not part of the cache key; "
+                      "pass data=dlgen.fingerprint(...) so that new data is not served old results.")
     ident, source = _fn_identity(fn)
     versions = _versions()
     jobs = [(name, cfg, int(s)) for name, cfg in configs.items() for s in seeds]
@@ -288,8 +325,8 @@ def summarize(records, metric="accuracy", columns=None):
 
     >>> h = pd.DataFrame({"accuracy": [1.0], "val_accuracy": [0.8]})
     >>> recs = [RunRecord(h, {"accuracy": a}, 1.0, 5, {}, "A", s) for s, a in [(0, .8), (1, .9)]]
-    >>> summarize(recs).loc["A", ("test_accuracy", "mean")].round(2)
-    np.float64(0.85)
+    >>> round(float(summarize(recs).loc["A", ("test_accuracy", "mean")]), 2)
+    0.85
     """
     frame = records_frame(records, metric)
     if frame.empty:

@@ -82,8 +82,10 @@ class RunRecord:
         """Epoch (1-based) at which `monitor` was best."""
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
-        col = self.history[monitor]
-        return int(col.idxmin() if mode == "min" else col.idxmax())
+        values = self.history[monitor].to_numpy(dtype=float)
+        if np.isnan(values).all():
+            raise ValueError(f"{monitor} has no finite value to pick an epoch from.")
+        return int(np.nanargmin(values) if mode == "min" else np.nanargmax(values)) + 1
 
     def to_dict(self):
         """A JSON-serializable dict (see `from_dict`)."""

@@ -14,14 +14,6 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DLGEN_CACHE", str(tmp_path / "dlgen-cache"))
 
 
-@pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace, tmp_path):
-    import numpy as np
-    import pandas as pd
-
-    doctest_namespace.update(np=np, pd=pd, tmp_dir=tmp_path / "doctest-cache")
-
-
 @pytest.fixture
 def fashion_dir():
     return FIXTURES / "fashion-mnist"

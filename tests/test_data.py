@@ -149,7 +149,7 @@ def test_stratified_subset_rejects_bad_sizes(bad):
 
 
 def test_stratified_subset_too_few_examples():
-    with pytest.raises(ValueError, match="class 0 has 5 examples, fewer than n_per_class=6"):
+    with pytest.raises(ValueError, match="class 0 has 5 examples available, fewer than n_per_class=6"):
         dlgen.stratified_subset(np.arange(10), np.arange(10) % 2, 6)
 
 
@@ -177,3 +177,18 @@ def test_to_model_input():
     assert dlgen.to_model_input(x, flatten=True).shape == (2, 16)
     with pytest.raises(ValueError, match="expected images"):
         dlgen.to_model_input(np.zeros(5))
+
+
+def test_stratified_indices_can_exclude_a_first_draw():
+    y = np.repeat(np.arange(3), 10)
+    first = dlgen.stratified_indices(y, 4, seed=0)
+    second = dlgen.stratified_indices(y, 6, seed=1, exclude=first)
+    assert not set(first) & set(second)
+    assert np.bincount(y[second]).tolist() == [6, 6, 6]
+    with pytest.raises(ValueError, match="class 0 has 6 examples available"):
+        dlgen.stratified_indices(y, 7, exclude=first)
+
+
+def test_loaded_arrays_are_writable(fashion_dir):
+    x = dlgen.read_idx(fashion_dir / "t10k-labels-idx1-ubyte.gz")
+    x[0] = 1

@@ -33,40 +33,40 @@ class Counter:
 def test_sweep_runs_every_config_and_seed(tmp_path):
     fn = Counter()
     recs = dlgen.run_sweep(fn, {"a": {"scale": 1}, "b": {"scale": 2}}, [0, 1],
-                           cache=dlgen.ResultsCache(tmp_path), progress=False)
+                           cache=dlgen.ResultsCache(tmp_path), data="toy", progress=False)
     assert [(r.name, r.seed) for r in recs] == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
     assert len(fn.calls) == 4
 
 
 def test_seeds_are_set_before_each_run():
-    recs = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [5, 5, 6], cache=False, progress=False)
+    recs = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [5, 5, 6], cache=False, data="toy", progress=False)
     assert recs[0].test == recs[1].test != recs[2].test
 
 
 def test_cache_hits_skip_the_work(tmp_path):
     cache = dlgen.ResultsCache(tmp_path)
-    first = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0, 1], cache=cache, progress=False)
+    first = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0, 1], cache=cache, data="toy", progress=False)
     fn = Counter()
-    again = dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0, 1], cache=cache, progress=False)
+    again = dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0, 1], cache=cache, data="toy", progress=False)
     assert fn.calls == []
     assert [r.test for r in again] == [r.test for r in first]
     # A different config, seed or data fingerprint is a different entry.
-    dlgen.run_sweep(fn, {"a": {"scale": 1}}, [2], cache=cache, progress=False)
-    dlgen.run_sweep(fn, {"a": {"scale": 3}}, [0], cache=cache, progress=False)
+    dlgen.run_sweep(fn, {"a": {"scale": 1}}, [2], cache=cache, data="toy", progress=False)
+    dlgen.run_sweep(fn, {"a": {"scale": 3}}, [0], cache=cache, data="toy", progress=False)
     dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], data="other", cache=cache, progress=False)
     assert fn.calls == [(1, 2), (3, 0), (1, 0)]
 
 
 def test_default_cache_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DLGEN_CACHE", str(tmp_path / "c"))
-    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], progress=False)
+    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], data="toy", progress=False)
     assert len(list((tmp_path / "c").glob("*.json"))) == 1
 
 
 @pytest.mark.parametrize("damage", ["truncate", "tamper", "garbage"])
 def test_corrupt_entries_are_recomputed(tmp_path, damage):
     cache = dlgen.ResultsCache(tmp_path)
-    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, progress=False)
+    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, data="toy", progress=False)
     (entry,) = tmp_path.glob("*.json")
     text = entry.read_text()
     if damage == "truncate":
@@ -79,22 +79,22 @@ def test_corrupt_entries_are_recomputed(tmp_path, damage):
         entry.write_bytes(b"\x80\x04not json")
     fn = Counter()
     with pytest.warns(UserWarning, match="corrupt results-cache entry"):
-        dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], cache=cache, progress=False)
+        dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], cache=cache, data="toy", progress=False)
     assert fn.calls == [(1, 0)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, progress=False)
+        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, data="toy", progress=False)
 
 
 def test_interrupted_sweep_resumes_without_redoing_work(tmp_path):
     cache = dlgen.ResultsCache(tmp_path)
     configs = {"a": {"scale": 1}, "b": {"scale": 2}}
     with pytest.raises(KeyboardInterrupt):
-        dlgen.run_sweep(Counter(fail_on=(2, 1)), configs, [0, 1], cache=cache, progress=False)
+        dlgen.run_sweep(Counter(fail_on=(2, 1)), configs, [0, 1], cache=cache, data="toy", progress=False)
     assert len(list(tmp_path.glob("*.json"))) == 3
     assert not list(tmp_path.glob("*.tmp"))  # nothing half-written
     fn = Counter()
-    recs = dlgen.run_sweep(fn, configs, [0, 1], cache=cache, progress=False)
+    recs = dlgen.run_sweep(fn, configs, [0, 1], cache=cache, data="toy", progress=False)
     assert fn.calls == [(2, 1)] and len(recs) == 4
 
 
@@ -118,9 +118,9 @@ def test_bad_sweep_arguments():
     with pytest.raises(ValueError, match="seeds must be a non-empty list"):
         dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [-1])
     with pytest.raises(ValueError, match="JSON-serializable"):
-        dlgen.run_sweep(Counter(), {"a": {"scale": object()}}, [0], progress=False)
+        dlgen.run_sweep(Counter(), {"a": {"scale": object()}}, [0], data="toy", progress=False)
     with pytest.raises(TypeError, match="must return a RunRecord"):
-        dlgen.run_sweep(lambda seed: 3, {"a": {}}, [0], cache=False, progress=False)
+        dlgen.run_sweep(lambda seed: 3, {"a": {}}, [0], cache=False, data="toy", progress=False)
 
 
 def test_summarize_and_records_frame():
@@ -148,3 +148,23 @@ def test_fingerprint_sees_shape_dtype_and_content():
     assert dlgen.fingerprint(a) != dlgen.fingerprint(a.reshape(3, 2))
     assert dlgen.fingerprint(a) != dlgen.fingerprint(a.astype(np.int64))
     assert dlgen.fingerprint(a, a) != dlgen.fingerprint(a)
+
+
+def test_cached_sweep_without_data_fingerprint_warns(tmp_path):
+    with pytest.warns(UserWarning, match="data is not part of the cache key"):
+        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=dlgen.ResultsCache(tmp_path),
+                        progress=False)
+
+
+def test_partial_arguments_are_part_of_the_key(tmp_path):
+    import functools
+
+    def run(seed, scale, offset):
+        return _record(scale + offset)
+
+    cache = dlgen.ResultsCache(tmp_path)
+    a = dlgen.run_sweep(functools.partial(run, offset=0.0), {"a": {"scale": 1}}, [0], cache=cache,
+                        data="toy", progress=False)
+    b = dlgen.run_sweep(functools.partial(run, offset=1.0), {"a": {"scale": 1}}, [0], cache=cache,
+                        data="toy", progress=False)
+    assert a[0].test != b[0].test
