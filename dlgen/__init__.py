@@ -35,6 +35,7 @@ from .experiments import (  # noqa: E402
 from .models import build_cnn, build_mlp  # noqa: E402
 from .notebook import glue  # noqa: E402
 from .plots import plot_history, plot_images, plot_sweep  # noqa: E402
+from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
 from .training import RunRecord, fit  # noqa: E402
 
 __all__ = [
@@ -69,6 +70,9 @@ __all__ = [
     "plot_history",
     "plot_images",
     "plot_sweep",
+    "activation_stats",
+    "gradient_stats",
+    "gradients",
     "RunRecord",
     "fit",
 ]

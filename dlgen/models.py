@@ -40,11 +40,23 @@ def _check_shape(input_shape):
     return tuple(input_shape)
 
 
+def _fresh(initializer):
+    """A new copy of an initializer instance for each layer.
+
+    Keras gives an unseeded initializer instance a fixed seed when it is
+    created, so one instance shared by several layers would draw the same
+    weights for every layer of the same shape.
+    """
+    if isinstance(initializer, keras.initializers.Initializer):
+        return initializer.__class__.from_config(initializer.get_config())
+    return initializer
+
+
 def _hidden_block(x, units, activation, kernel_initializer, batch_norm, dropout, reg, i):
     x = keras.layers.Dense(
         units,
         use_bias=not batch_norm,
-        kernel_initializer=kernel_initializer,
+        kernel_initializer=_fresh(kernel_initializer),
         kernel_regularizer=reg,
         name=f"dense_{i}",
     )(x)
@@ -82,7 +94,9 @@ def build_mlp(
         depth: number of hidden layers (0 gives a linear model).
         units: width of every hidden layer.
         activation: hidden activation, any Keras activation name.
-        kernel_initializer: any Keras initializer (name or instance).
+        kernel_initializer: any Keras initializer (name or instance); an
+            unseeded instance is copied for each layer, so layers do not
+            share their initial weights.
         batch_norm: add BatchNormalization before each activation.
         dropout: dropout rate after each hidden layer, in [0, 1).
         input_dropout: dropout rate on the flattened input, in [0, 1).
@@ -116,7 +130,7 @@ def build_mlp(
     outputs = keras.layers.Dense(
         num_classes,
         activation=output_activation,
-        kernel_initializer=kernel_initializer,
+        kernel_initializer=_fresh(kernel_initializer),
         kernel_regularizer=reg,
         name="logits" if output_activation is None else "output",
     )(x)
@@ -178,7 +192,7 @@ def build_cnn(
             kernel_size,
             padding="same",
             use_bias=not batch_norm,
-            kernel_initializer=kernel_initializer,
+            kernel_initializer=_fresh(kernel_initializer),
             kernel_regularizer=reg,
             name=f"conv_{i}",
         )(x)
@@ -193,7 +207,7 @@ def build_cnn(
         x = keras.layers.Dense(
             dense_units,
             activation=activation,
-            kernel_initializer=kernel_initializer,
+            kernel_initializer=_fresh(kernel_initializer),
             kernel_regularizer=reg,
             name="dense",
         )(x)
