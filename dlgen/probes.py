@@ -49,7 +49,8 @@ def activation_stats(model, x, layer_names=None):
     ['act_1', 'act_2']
     """
     layers = _probe_layers(model, layer_names)
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [layer.output for layer in layers])
     outputs = probe(np.asarray(x), training=False)
     if len(layers) == 1:
         outputs = [outputs]
