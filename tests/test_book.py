@@ -72,17 +72,6 @@ def test_chapter_is_in_the_toc(path):
     assert f"file: notebooks/{path.stem}\n" in TOC_TEXT
 
 
-def test_glue_names_used_in_text_are_defined():
-    for path in CHAPTERS:
-        cells = _cells(path)
-        code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
-        text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
-        used = set(re.findall(r"\{glue:(?:text|figure)\}`?\s*([A-Za-z_]\w*)", text))
-        defined = set(re.findall(r"glue\(\s*[\"']([A-Za-z_]\w*)[\"']", code))
-        defined |= set(re.findall(r"[\"']([A-Za-z_]\w*)[\"']\s*:", code))  # dicts passed to glue
-        assert used <= defined, f"{path.name}: glued names never defined: {sorted(used - defined)}"
-
-
 def test_book_configuration():
     execute = CONFIG["execute"]
     assert execute["execute_notebooks"] == "cache"
