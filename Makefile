@@ -41,11 +41,13 @@ unit: $(STAMP)
 	$(PY) -m pytest tests dlgen -q -p no:cacheprovider
 
 # Every cell of every chapter runs; claim-check cells fail the run if a claim
-# stops holding. (With many chapters, add pytest-xdist's `-n 2 --dist loadfile`,
-# which keeps each notebook's cells in one worker.)
+# stops holding. Two notebooks run at a time (a chapter's small models keep
+# about one core busy); --dist loadfile keeps each notebook's cells in one
+# worker, in order.
+NBVAL_WORKERS ?= 2
 notebooks: $(STAMP)
 	DLGEN_QUICK=1 $(PY) -m pytest --nbval-lax $(NOTEBOOKS) -q -p no:cacheprovider \
-		-o addopts="" -o testpaths=notebooks
+		-o addopts="" -o testpaths=notebooks -n $(NBVAL_WORKERS) --dist loadfile
 
 # Executes the chapters again (their experiments come from dlgen's results
 # cache, filled by the nbval run) and fails on any Sphinx warning.
