@@ -60,5 +60,13 @@ def test_plot_sweep():
     plt.close("all")
 
 
-def test_glue_returns_the_value():
+def test_glue_returns_the_value_and_takes_a_dict(monkeypatch):
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.__setitem__(name, value))
     assert dlgen.glue("answer", 42) == 42
+    dlgen.glue({"a": np.float64(0.5), "b": "x"})
+    assert stored == {"answer": 42, "a": 0.5, "b": "x"} and type(stored["a"]) is float
+    with pytest.raises(ValueError, match="glue names must be identifiers, got 'not a name'"):
+        dlgen.glue("not a name", 1)
