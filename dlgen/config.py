@@ -10,6 +10,8 @@ import random
 
 import numpy as np
 
+from ._checks import check_int
+
 __all__ = ["set_seed", "is_quick", "budget", "setup_notebook", "QUICK_ENV"]
 
 #: Name of the environment variable that selects the quick budget.
@@ -125,9 +127,7 @@ def set_seed(seed, deterministic=True):
     >>> set_seed(0)
     0
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    seed = int(seed)
+    seed = check_int("seed", seed, 0)
     import keras
 
     random.seed(seed)

@@ -21,6 +21,8 @@ import pathlib
 
 import numpy as np
 
+from ._checks import check_int
+
 __all__ = [
     "DATASETS",
     "FASHION_MNIST_CLASSES",
@@ -317,8 +319,7 @@ def stratified_indices(y, n_per_class, seed=0, exclude=None):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {y.shape}.")
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
-        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}.")
+    n_per_class = check_int("n_per_class", n_per_class, 1)
     allowed = np.ones(len(y), dtype=bool)
     if exclude is not None:
         allowed[np.asarray(exclude, dtype=np.int64)] = False

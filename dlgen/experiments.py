@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._checks import check_int
 from .config import set_seed
 from .training import RunRecord
 
@@ -226,8 +227,9 @@ def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deter
     if not isinstance(configs, dict) or not configs:
         raise ValueError("configs must be a non-empty dict {name: config}.")
     seeds = list(seeds)
-    if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}.")
+    if not seeds:
+        raise ValueError("seeds must be a non-empty list of non-negative integers, got [].")
+    seeds = [check_int("each seed", s, 0) for s in seeds]
     if cache is True:
         cache = ResultsCache()
     if cache and data is None:
@@ -235,7 +237,7 @@ def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deter
                       "pass data=dlgen.fingerprint(...) so that new data is not served old results.")
     ident, source = _fn_identity(fn)
     versions = _versions()
-    jobs = [(name, cfg, int(s)) for name, cfg in configs.items() for s in seeds]
+    jobs = [(name, cfg, s) for name, cfg in configs.items() for s in seeds]
     bar = None
     if progress:
         from tqdm import tqdm

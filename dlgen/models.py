@@ -6,6 +6,8 @@ it with `dlgen.fit` or plain Keras.
 
 import keras
 
+from ._checks import check_int
+
 __all__ = ["build_mlp", "build_cnn"]
 
 
@@ -13,14 +15,6 @@ def _check_rate(rate):
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout rate must be a number in [0, 1), got {rate!r}.")
     return float(rate)
-
-
-def _check_positive_int(name, value, allow_zero=False):
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a {kind} integer, got {value!r}.")
-    return value
 
 
 def _regularizer(l1, l2):
@@ -115,9 +109,9 @@ def build_mlp(
     (None, 10)
     """
     input_shape = _check_shape(input_shape)
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("depth", depth, allow_zero=True)
-    _check_positive_int("units", units)
+    check_int("num_classes", num_classes, 1)
+    check_int("depth", depth, 0)
+    check_int("units", units, 1)
     dropout = _check_rate(dropout)
     input_dropout = _check_rate(input_dropout)
     reg = _regularizer(l1, l2)
@@ -178,10 +172,10 @@ def build_cnn(
     input_shape = _check_shape(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
-    _check_positive_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, 1)
     if not filters or not all(isinstance(f, int) and f > 0 for f in filters):
         raise ValueError(f"filters must be a non-empty sequence of positive integers, got {filters!r}.")
-    _check_positive_int("dense_units", dense_units, allow_zero=True)
+    check_int("dense_units", dense_units, 0)
     dropout = _check_rate(dropout)
     reg = _regularizer(l1, l2)
     inputs = keras.Input(shape=input_shape, name="image")

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from ._checks import check_int
 from .callbacks import EpochTimer
 
 __all__ = ["RunRecord", "fit"]
@@ -201,10 +202,8 @@ def fit(
     >>> sorted(rec.history.columns), len(rec.history)
     (['accuracy', 'epoch_seconds', 'loss'], 2)
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    epochs = check_int("epochs", epochs, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
     train = _check_pair("train", train)
     if train is None:
         raise ValueError("train must be a pair (x, y), got None.")

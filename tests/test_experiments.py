@@ -115,7 +115,7 @@ def test_put_is_atomic_when_writing_fails(tmp_path, monkeypatch):
 def test_bad_sweep_arguments():
     with pytest.raises(ValueError, match="configs must be a non-empty dict"):
         dlgen.run_sweep(Counter(), {}, [0])
-    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+    with pytest.raises(ValueError, match="each seed must be a non-negative integer, got -1"):
         dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [-1])
     with pytest.raises(ValueError, match="JSON-serializable"):
         dlgen.run_sweep(Counter(), {"a": {"scale": object()}}, [0], data="toy", progress=False)
