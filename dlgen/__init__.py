@@ -18,6 +18,7 @@ from .data import (  # noqa: E402
     load_digits,
     load_fashion_mnist,
     load_mnist_5k,
+    make_multilabel,
     read_idx,
     stratified_indices,
     stratified_subset,
@@ -32,10 +33,25 @@ from .experiments import (  # noqa: E402
     run_sweep,
     summarize,
 )
+from .metrics import (  # noqa: E402
+    exact_match,
+    expected_calibration_error,
+    multilabel_report,
+    reliability,
+)
 from .models import build_cnn, build_mlp  # noqa: E402
 from .notebook import glue  # noqa: E402
-from .plots import plot_history, plot_images, plot_sweep  # noqa: E402
+from .plots import plot_history, plot_images, plot_reliability, plot_sweep  # noqa: E402
 from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
+from .surfaces import (  # noqa: E402
+    Surface,
+    ill_conditioned_quadratic,
+    plot_surface,
+    rosenbrock,
+    saddle,
+    steps_to_tolerance,
+    trajectory,
+)
 from .training import RunRecord, fit  # noqa: E402
 
 __all__ = [
@@ -53,6 +69,7 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_mnist_5k",
+    "make_multilabel",
     "read_idx",
     "stratified_indices",
     "stratified_subset",
@@ -64,15 +81,27 @@ __all__ = [
     "records_frame",
     "run_sweep",
     "summarize",
+    "exact_match",
+    "expected_calibration_error",
+    "multilabel_report",
+    "reliability",
     "build_cnn",
     "build_mlp",
     "glue",
     "plot_history",
     "plot_images",
+    "plot_reliability",
     "plot_sweep",
     "activation_stats",
     "gradient_stats",
     "gradients",
+    "Surface",
+    "ill_conditioned_quadratic",
+    "plot_surface",
+    "rosenbrock",
+    "saddle",
+    "steps_to_tolerance",
+    "trajectory",
     "RunRecord",
     "fit",
 ]

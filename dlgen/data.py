@@ -30,6 +30,7 @@ __all__ = [
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist_5k",
+    "make_multilabel",
     "load_digits",
     "read_idx",
     "stratified_indices",
@@ -410,3 +411,55 @@ def to_model_input(x, flatten=False):
     if x.ndim == 3:
         x = x[..., None]
     return x.reshape(len(x), -1) if flatten else x
+
+
+def make_multilabel(x, y, n, seed=0, empty_prob=0.25, num_classes=None):
+    """Multi-label images: two slots side by side, each holding an item or left blank.
+
+    Every example puts two images of `x`, drawn at random, next to each
+    other; each slot is blanked with probability `empty_prob` (never both),
+    so an example shows one or two items. Its label set is the classes it
+    shows: one label (one item, or two of the same class) or two.
+
+    Args:
+        x: source images `(m, h, w)` (draw training and test examples from
+            disjoint sources, e.g. the official train and test splits).
+        y: `(m,)` integer class labels of `x`.
+        n: number of examples to make, a positive integer.
+        seed: seed of the draw.
+        empty_prob: probability that a slot is blank, in [0, 1).
+        num_classes: length of the label vector (default `y.max() + 1`).
+
+    Returns:
+        `(images, labels)`: `(n, h, 2w)` images of `x`'s dtype and an
+        `(n, num_classes)` `uint8` multi-hot label array.
+
+    Example:
+
+    >>> x = np.stack([np.full((2, 2), v, np.uint8) for v in (1, 2, 3)]); y = np.array([0, 1, 2])
+    >>> images, labels = make_multilabel(x, y, 4, seed=0, empty_prob=0.0)
+    >>> images.shape, labels.shape, int(labels.sum(axis=1).min())
+    ((4, 2, 4), (4, 3), 1)
+    """
+    x, y = _check_xy(x, y)
+    if x.ndim != 3:
+        raise ValueError(f"x must be images of shape (m, h, w), got {x.shape}.")
+    n = check_int("n", n, 1)
+    if not 0.0 <= float(empty_prob) < 1.0:
+        raise ValueError(f"empty_prob must be in [0, 1), got {empty_prob!r}.")
+    num_classes = int(y.max()) + 1 if num_classes is None else check_int("num_classes", num_classes, 1)
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"labels must be in [0, {num_classes - 1}], got {y.min()}..{y.max()}.")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(y), size=(n, 2))
+    filled = rng.random((n, 2)) >= float(empty_prob)
+    both_empty = ~filled.any(axis=1)
+    filled[both_empty, rng.integers(0, 2, size=both_empty.sum())] = True
+    h, w = x.shape[1:]
+    images = np.zeros((n, h, 2 * w), dtype=x.dtype)
+    labels = np.zeros((n, num_classes), dtype=np.uint8)
+    for slot in range(2):
+        rows = np.flatnonzero(filled[:, slot])
+        images[rows, :, slot * w:(slot + 1) * w] = x[picks[rows, slot]]
+        labels[rows, y[picks[rows, slot]]] = 1
+    return images, labels

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_history", "plot_images", "plot_sweep"]
+__all__ = ["plot_history", "plot_images", "plot_reliability", "plot_sweep"]
 
 
 def _axes(ax, figsize=None):
@@ -138,4 +138,33 @@ def plot_sweep(frame, x, y, ax=None, label=None, marker="o", **kwargs):
                 capsize=3, label=label or y, **kwargs)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
+    return ax
+
+
+def plot_reliability(tables, ax=None):
+    """Reliability diagram: accuracy against confidence, one line per model.
+
+    Args:
+        tables: `{label: DataFrame}` as returned by `dlgen.reliability`.
+        ax: axes to draw on.
+
+    Returns:
+        The `Axes`. The diagonal is perfect calibration: points below it are
+        overconfident (accuracy lower than the confidence), points above it
+        underconfident.
+    """
+    if not isinstance(tables, dict) or not tables:
+        raise ValueError("tables must be a non-empty {label: reliability DataFrame} dict.")
+    ax = _axes(ax)
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="calibrated")
+    for label, table in tables.items():
+        missing = {"confidence", "accuracy", "count"} - set(table.columns)
+        if missing:
+            raise KeyError(f"{label!r}: missing columns {sorted(missing)}; use dlgen.reliability.")
+        ax.plot(table["confidence"], table["accuracy"], "o-", ms=4, label=label)
+    ax.set_xlabel("confidence (largest predicted probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
     return ax

@@ -88,6 +88,30 @@ class RunRecord:
             raise ValueError(f"{monitor} has no finite value to pick an epoch from.")
         return int(np.nanargmin(values) if mode == "min" else np.nanargmax(values)) + 1
 
+    def epochs_to(self, target, column="val_accuracy", mode="max"):
+        """First epoch (1-based) at which `column` reaches `target`, or `None`.
+
+        With `mode="max"` (accuracies) the target is reached when the value
+        is at least `target`; with `mode="min"` (losses), at most `target`.
+
+        Example:
+
+        >>> h = pd.DataFrame({"val_accuracy": [0.5, 0.8, 0.9], "val_loss": [1.0, 0.6, 0.4]})
+        >>> r = RunRecord(h, {}, 0.0, 0, {})
+        >>> r.epochs_to(0.8), r.epochs_to(0.5, "val_loss", mode="min"), r.epochs_to(0.95)
+        (2, 3, None)
+        """
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        if column not in self.history.columns:
+            raise KeyError(
+                f"no column {column!r} in the history; have {list(self.history.columns)}."
+            )
+        values = self.history[column].to_numpy(dtype=float)
+        reached = values >= target if mode == "max" else values <= target
+        hits = np.flatnonzero(reached)
+        return int(hits[0]) + 1 if len(hits) else None
+
     def to_dict(self):
         """A JSON-serializable dict (see `from_dict`)."""
         return {

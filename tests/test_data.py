@@ -192,3 +192,31 @@ def test_stratified_indices_can_exclude_a_first_draw():
 def test_loaded_arrays_are_writable(fashion_dir):
     x = dlgen.read_idx(fashion_dir / "t10k-labels-idx1-ubyte.gz")
     x[0] = 1
+
+
+def test_make_multilabel_labels_match_the_items_shown():
+    y = np.arange(30) % 10
+    # Each source image is filled with its class number + 1, so the pixels tell the class.
+    x = np.stack([np.full((3, 3), c + 1, np.uint8) for c in y])
+    images, labels = dlgen.make_multilabel(x, y, 500, seed=1, empty_prob=0.3)
+    assert images.shape == (500, 3, 6) and labels.shape == (500, 10)
+    for img, lab in zip(images, labels):
+        shown = {int(v) - 1 for v in (img[0, 0], img[0, 3]) if v > 0}
+        assert shown, "an example with no item"
+        assert set(np.flatnonzero(lab).tolist()) == shown
+    counts = labels.sum(axis=1)
+    assert set(np.unique(counts)) == {1, 2}
+    again, _ = dlgen.make_multilabel(x, y, 500, seed=1, empty_prob=0.3)
+    assert np.array_equal(images, again)
+
+
+def test_make_multilabel_rejects_bad_arguments():
+    x = np.zeros((4, 2, 2), np.uint8); y = np.array([0, 1, 2, 3])
+    with pytest.raises(ValueError, match="empty_prob"):
+        dlgen.make_multilabel(x, y, 3, empty_prob=1.0)
+    with pytest.raises(ValueError, match="n must be"):
+        dlgen.make_multilabel(x, y, 0)
+    with pytest.raises(ValueError, match="shape"):
+        dlgen.make_multilabel(x.reshape(4, 4), y, 3)
+    with pytest.raises(ValueError, match="labels must be in"):
+        dlgen.make_multilabel(x, y, 3, num_classes=2)

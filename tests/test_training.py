@@ -115,3 +115,15 @@ def test_gap_uses_train_eval_when_present():
     rec = dlgen.RunRecord(h, {}, 0.0, 1, {}, train_eval={"accuracy": 0.95})
     assert rec.gap() == pytest.approx(0.15)
     assert dlgen.records_frame([rec])["train_accuracy"].iloc[0] == 0.95
+
+
+def test_epochs_to_finds_the_first_epoch_at_target():
+    h = pd.DataFrame({"val_accuracy": [0.2, 0.7, 0.6, 0.9], "val_loss": [2.0, 1.0, 0.5, 0.4]})
+    r = dlgen.RunRecord(h, {}, 0.0, 0, {})
+    assert r.epochs_to(0.7) == 2
+    assert r.epochs_to(0.95) is None
+    assert r.epochs_to(0.5, "val_loss", mode="min") == 3
+    with pytest.raises(ValueError, match="mode"):
+        r.epochs_to(0.5, mode="up")
+    with pytest.raises(KeyError, match="accuracy"):
+        r.epochs_to(0.5, "accuracy")
