@@ -29,6 +29,7 @@ from .experiments import (  # noqa: E402
     ResultsCache,
     default_cache_dir,
     fingerprint,
+    good_range,
     records_frame,
     run_sweep,
     summarize,
@@ -52,7 +53,7 @@ from .surfaces import (  # noqa: E402
     steps_to_tolerance,
     trajectory,
 )
-from .training import RunRecord, fit  # noqa: E402
+from .training import OPTIMIZERS, RunRecord, fit, make_optimizer  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -78,6 +79,7 @@ __all__ = [
     "ResultsCache",
     "default_cache_dir",
     "fingerprint",
+    "good_range",
     "records_frame",
     "run_sweep",
     "summarize",
@@ -102,6 +104,8 @@ __all__ = [
     "saddle",
     "steps_to_tolerance",
     "trajectory",
+    "OPTIMIZERS",
     "RunRecord",
     "fit",
+    "make_optimizer",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "ResultsCache",
     "default_cache_dir",
     "fingerprint",
+    "good_range",
     "run_sweep",
     "records_frame",
     "summarize",
@@ -344,3 +345,52 @@ def summarize(records, metric="accuracy", columns=None):
     out[("n", "")] = frame.groupby("name", sort=False).size().reindex(order)
     out.index.name = "configuration"
     return out
+
+
+def good_range(values, scores, threshold):
+    """Where, on a log axis, a swept setting gives a score at most `threshold`.
+
+    The scores (e.g. final losses over a learning-rate grid) are
+    interpolated linearly in log10 of the values; a non-finite score (a
+    diverged run) counts as the worst finite score seen, and at least twice
+    the threshold. Use it to compare how forgiving methods
+    are about a setting: a wider range is easier to hit.
+
+    Args:
+        values: positive swept values (e.g. learning rates), at least two.
+        scores: one score per value, lower is better.
+        threshold: the largest score that counts as good.
+
+    Returns:
+        `{"low": ..., "high": ..., "decades": ...}`: the smallest and largest
+        good value (NaN when none is good) and the total width of the good
+        region in decades (powers of ten).
+
+    Example:
+
+    >>> r = good_range([1e-3, 1e-2, 1e-1, 1.0], [2.0, 0.5, 0.5, 2.0], threshold=1.25)
+    >>> round(r["low"], 5), round(r["high"], 3), r["decades"]
+    (0.00316, 0.316, 2.0)
+    """
+    values = np.asarray(values, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    if values.ndim != 1 or values.shape != scores.shape or len(values) < 2:
+        raise ValueError(
+            f"values and scores must be 1-D of the same length >= 2, got {values.shape} and {scores.shape}."
+        )
+    if not (values > 0).all():
+        raise ValueError("values must be positive (they are placed on a log axis).")
+    order = np.argsort(values)
+    x = np.log10(values[order])
+    y = np.where(np.isfinite(scores[order]), scores[order], np.inf)
+    fine = np.linspace(x[0], x[-1], 20_001)
+    # A diverged run counts as the worst finite score seen (at least twice
+    # the threshold), so the good region ends between it and its neighbour.
+    finite = y[np.isfinite(y)]
+    cap = max(float(finite.max()) if len(finite) else 0.0, 2.0 * float(threshold))
+    good = np.interp(fine, x, np.minimum(y, cap)) <= threshold
+    if not good.any():
+        return {"low": float("nan"), "high": float("nan"), "decades": 0.0}
+    step = fine[1] - fine[0]
+    return {"low": float(10 ** fine[good].min()), "high": float(10 ** fine[good].max()),
+            "decades": round(float(good.sum() * step), 2)}

@@ -10,7 +10,7 @@ import pandas as pd
 from ._checks import check_int
 from .callbacks import EpochTimer
 
-__all__ = ["RunRecord", "fit"]
+__all__ = ["OPTIMIZERS", "RunRecord", "fit", "make_optimizer"]
 
 
 @dataclasses.dataclass
@@ -159,6 +159,43 @@ def _default_loss(model):
     act = getattr(model.layers[-1], "activation", None)
     probabilities = act is not None and getattr(act, "__name__", "") in ("softmax", "sigmoid")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities)
+
+
+OPTIMIZERS = ("SGD", "momentum", "Nesterov", "RMSprop", "Adam", "AdamW")
+
+
+def make_optimizer(name, learning_rate, momentum=0.9, **kwargs):
+    """A fresh Keras optimizer, by the names the book uses.
+
+    `"momentum"` and `"Nesterov"` are `keras.optimizers.SGD` with
+    `momentum` (and `nesterov=True`); the others are the Keras classes of
+    the same name with their default settings (Adam: beta_1 0.9, beta_2
+    0.999, epsilon 1e-7 in Keras).
+
+    Args:
+        name: one of `OPTIMIZERS`.
+        learning_rate: a positive number or a Keras learning-rate schedule.
+        momentum: momentum of `"momentum"` and `"Nesterov"`.
+        kwargs: passed to the Keras class, e.g. `clipnorm=1.0`.
+
+    Example:
+
+    >>> opt = make_optimizer("Nesterov", 0.01, clipnorm=1.0)
+    >>> type(opt).__name__, opt.nesterov, opt.clipnorm
+    ('SGD', True, 1.0)
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}.")
+    schedule = isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+    if not schedule and not (isinstance(learning_rate, (int, float, np.floating))
+                             and not isinstance(learning_rate, bool) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a positive number or a schedule, got {learning_rate!r}.")
+    lr = learning_rate if schedule else float(learning_rate)
+    if name == "SGD":
+        return keras.optimizers.SGD(lr, **kwargs)
+    if name in ("momentum", "Nesterov"):
+        return keras.optimizers.SGD(lr, momentum=momentum, nesterov=name == "Nesterov", **kwargs)
+    return getattr(keras.optimizers, name)(lr, **kwargs)
 
 
 def _optimizer(optimizer, learning_rate):

@@ -168,3 +168,25 @@ def test_partial_arguments_are_part_of_the_key(tmp_path):
     b = dlgen.run_sweep(functools.partial(run, offset=1.0), {"a": {"scale": 1}}, [0], cache=cache,
                         data="toy", progress=False)
     assert a[0].test != b[0].test
+
+
+def test_good_range_measures_the_width_in_decades():
+    lrs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    narrow = dlgen.good_range(lrs, [2.3, 2.3, 0.5, 2.3, 2.3], threshold=1.4)
+    wide = dlgen.good_range(lrs, [2.3, 0.5, 0.5, 0.5, 2.3], threshold=1.4)
+    assert narrow["decades"] == pytest.approx(1.0, abs=0.01)
+    assert wide["decades"] == pytest.approx(3.0, abs=0.01)
+    assert wide["low"] == pytest.approx(10 ** -3.5, rel=1e-3)
+    # A diverged run (NaN or inf) is bad, and order of the grid does not matter.
+    blown = dlgen.good_range(lrs[::-1], [np.nan, 0.5, 0.5, 0.5, np.inf][::-1], threshold=1.4)
+    capped = dlgen.good_range(lrs, [2.8, 0.5, 0.5, 0.5, 2.8], threshold=1.4)
+    assert blown == capped and 2.0 < blown["decades"] < 3.0 and blown["high"] < 1.0
+    none = dlgen.good_range(lrs, [3.0] * 5, threshold=1.0)
+    assert none["decades"] == 0.0 and np.isnan(none["low"])
+
+
+def test_good_range_rejects_bad_grids():
+    with pytest.raises(ValueError, match="positive"):
+        dlgen.good_range([0.0, 1.0], [1.0, 1.0], 1.0)
+    with pytest.raises(ValueError, match="same length"):
+        dlgen.good_range([1.0, 2.0], [1.0], 1.0)

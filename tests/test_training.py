@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import keras
 import pytest
 
 import dlgen
@@ -127,3 +128,22 @@ def test_epochs_to_finds_the_first_epoch_at_target():
         r.epochs_to(0.5, mode="up")
     with pytest.raises(KeyError, match="accuracy"):
         r.epochs_to(0.5, "accuracy")
+
+
+@pytest.mark.parametrize("name", dlgen.OPTIMIZERS)
+def test_make_optimizer_builds_each_named_optimizer(name):
+    opt = dlgen.make_optimizer(name, 0.01, clipnorm=2.0)
+    assert isinstance(opt, keras.optimizers.Optimizer)
+    assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(0.01)
+    assert opt.clipnorm == 2.0
+    if name in ("momentum", "Nesterov"):
+        assert opt.momentum == 0.9 and opt.nesterov == (name == "Nesterov")
+
+
+def test_make_optimizer_rejects_unknown_names_and_rates():
+    with pytest.raises(ValueError, match="allowed: SGD"):
+        dlgen.make_optimizer("adam", 0.01)
+    with pytest.raises(ValueError, match="learning_rate"):
+        dlgen.make_optimizer("SGD", -1.0)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert dlgen.make_optimizer("Adam", schedule).learning_rate is not None
