@@ -33,6 +33,9 @@ class RunRecord:
             `accuracy` column of the history is a running average over the
             epoch in *training* mode, with dropout active, so it understates
             how well a dropout model fits its training data.
+        extra: further measurements a run function adds after training
+            (JSON-serializable: numbers, strings, lists, dicts), e.g. a
+            calibration table; stored in the results cache with the rest.
     """
 
     history: pd.DataFrame
@@ -43,6 +46,7 @@ class RunRecord:
     name: str = ""
     seed: int | None = None
     train_eval: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def final(self, column):
         """Value of a history column at the last epoch.
@@ -123,6 +127,7 @@ class RunRecord:
             "name": self.name,
             "seed": self.seed,
             "train_eval": {k: float(v) for k, v in self.train_eval.items()},
+            "extra": self.extra,
         }
 
     @classmethod
@@ -139,6 +144,7 @@ class RunRecord:
             name=str(d.get("name", "")),
             seed=d.get("seed"),
             train_eval=dict(d.get("train_eval", {})),
+            extra=dict(d.get("extra", {})),
         )
 
 

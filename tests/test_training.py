@@ -80,8 +80,10 @@ def test_optimizer_instance_and_learning_rate_conflict(toy):
 def test_record_round_trips_through_json():
     h = pd.DataFrame({"loss": [1.0, 0.5, 0.7], "accuracy": [0.5, 0.8, 0.9],
                       "val_loss": [1.1, 0.6, 0.9], "val_accuracy": [0.4, 0.7, 0.6]})
-    rec = dlgen.RunRecord(h, {"accuracy": 0.65}, 2.0, 100, {"rate": 0.5}, "a", 3)
+    rec = dlgen.RunRecord(h, {"accuracy": 0.65}, 2.0, 100, {"rate": 0.5}, "a", 3,
+                          extra={"ece": 0.1, "bins": [0.5, 0.9]})
     back = dlgen.RunRecord.from_dict(json.loads(json.dumps(rec.to_dict())))
+    assert back.extra == {"ece": 0.1, "bins": [0.5, 0.9]}
     pd.testing.assert_frame_equal(back.history, rec.history.set_axis(back.history.index), check_names=False)
     assert back.test == rec.test and back.seed == 3 and back.name == "a"
     assert back.gap() == pytest.approx(0.3)
