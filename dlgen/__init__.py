@@ -34,6 +34,7 @@ from .experiments import (  # noqa: E402
     run_sweep,
     summarize,
 )
+from .lr_finder import LRRangeTest, lr_range_test, suggest_learning_rate  # noqa: E402
 from .metrics import (  # noqa: E402
     exact_match,
     expected_calibration_error,
@@ -83,6 +84,9 @@ __all__ = [
     "records_frame",
     "run_sweep",
     "summarize",
+    "LRRangeTest",
+    "lr_range_test",
+    "suggest_learning_rate",
     "exact_match",
     "expected_calibration_error",
     "multilabel_report",
