@@ -24,6 +24,7 @@ from .data import (  # noqa: E402
     stratified_subset,
     to_model_input,
     train_val_split,
+    train_val_subsets,
 )
 from .experiments import (  # noqa: E402
     ResultsCache,
@@ -77,6 +78,7 @@ __all__ = [
     "stratified_subset",
     "to_model_input",
     "train_val_split",
+    "train_val_subsets",
     "ResultsCache",
     "default_cache_dir",
     "fingerprint",

@@ -36,6 +36,7 @@ __all__ = [
     "stratified_indices",
     "stratified_subset",
     "train_val_split",
+    "train_val_subsets",
     "to_model_input",
 ]
 
@@ -390,6 +391,42 @@ def train_val_split(x, y, val_fraction=0.2, seed=0, stratify=True):
         x, y, test_size=val_fraction, random_state=seed, stratify=y if stratify else None
     )
     return (x_train, y_train), (x_val, y_val)
+
+
+def train_val_subsets(x, y, train_per_class, val_per_class, seed=0, split_seed=None, exclude=None):
+    """Disjoint, stratified training and validation subsets of `(x, y)`, reproducibly.
+
+    Draws `train_per_class + val_per_class` examples of every class
+    (`stratified_indices`) and splits them, stratified, into the two sets
+    (`train_val_split`).
+
+    Args:
+        x, y: the pool to draw from (e.g. Fashion-MNIST's training split).
+        train_per_class, val_per_class: positive sizes per class.
+        seed: seed of the draw.
+        split_seed: seed of the split (default: `seed`).
+        exclude: positions that must not be drawn (see `stratified_indices`).
+
+    Returns:
+        `(x_train, y_train), (x_val, y_val), used`, where `used` holds the
+        positions drawn from the pool (pass it as `exclude` to draw a
+        further, disjoint subset).
+
+    Example:
+
+    >>> x = np.arange(200); y = np.repeat([0, 1], 100)
+    >>> (xt, yt), (xv, yv), used = train_val_subsets(x, y, 30, 10, seed=0)
+    >>> np.bincount(yt).tolist(), np.bincount(yv).tolist(), len(set(xt) & set(xv)), len(used)
+    ([30, 30], [10, 10], 0, 80)
+    """
+    x, y = _check_xy(x, y)
+    train_per_class = check_int("train_per_class", train_per_class, 1)
+    val_per_class = check_int("val_per_class", val_per_class, 1)
+    per_class = train_per_class + val_per_class
+    used = stratified_indices(y, per_class, seed=seed, exclude=exclude)
+    train, val = train_val_split(x[used], y[used], val_fraction=val_per_class / per_class,
+                                 seed=seed if split_seed is None else split_seed)
+    return train, val, used
 
 
 def to_model_input(x, flatten=False):

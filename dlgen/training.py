@@ -57,13 +57,17 @@ class RunRecord:
         >>> r.final("loss")
         1.0
         """
+        values = self._column(column)
+        if self.history.empty:
+            raise ValueError("the history is empty (the run trained for 0 epochs).")
+        return float(values.iloc[-1])
+
+    def _column(self, column):
         if column not in self.history.columns:
             raise KeyError(
                 f"no column {column!r} in the history; have {list(self.history.columns)}."
             )
-        if self.history.empty:
-            raise ValueError("the history is empty (the run trained for 0 epochs).")
-        return float(self.history[column].iloc[-1])
+        return self.history[column]
 
     def gap(self, metric="accuracy"):
         """Generalization gap at the last epoch: train minus validation.
@@ -87,7 +91,7 @@ class RunRecord:
         """Epoch (1-based) at which `monitor` was best."""
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
-        values = self.history[monitor].to_numpy(dtype=float)
+        values = self._column(monitor).to_numpy(dtype=float)
         if np.isnan(values).all():
             raise ValueError(f"{monitor} has no finite value to pick an epoch from.")
         return int(np.nanargmin(values) if mode == "min" else np.nanargmax(values)) + 1
@@ -107,11 +111,7 @@ class RunRecord:
         """
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
-        if column not in self.history.columns:
-            raise KeyError(
-                f"no column {column!r} in the history; have {list(self.history.columns)}."
-            )
-        values = self.history[column].to_numpy(dtype=float)
+        values = self._column(column).to_numpy(dtype=float)
         reached = values >= target if mode == "max" else values <= target
         hits = np.flatnonzero(reached)
         return int(hits[0]) + 1 if len(hits) else None
@@ -217,6 +217,13 @@ def _optimizer(optimizer, learning_rate):
     return opt
 
 
+def _as_written(learning_rate):
+    # Keras holds the rate in float32 (1e-4 becomes 9.99999974e-05); the
+    # shortest decimal that round-trips in float32 is the value as written,
+    # so records compare equal to the rates a sweep was configured with.
+    return float(str(np.float32(keras.ops.convert_to_numpy(learning_rate))))
+
+
 def fit(
     model,
     train,
@@ -315,7 +322,7 @@ def fit(
         "epochs": int(epochs),
         "batch_size": int(batch_size),
         "optimizer": opt.__class__.__name__,
-        "learning_rate": float(keras.ops.convert_to_numpy(opt.learning_rate)),
+        "learning_rate": _as_written(opt.learning_rate),
         "train_size": int(len(train[0])),
         **(config or {}),
     }

@@ -220,3 +220,19 @@ def test_make_multilabel_rejects_bad_arguments():
         dlgen.make_multilabel(x.reshape(4, 4), y, 3)
     with pytest.raises(ValueError, match="labels must be in"):
         dlgen.make_multilabel(x, y, 3, num_classes=2)
+
+
+def test_train_val_subsets_equals_draw_then_split():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(600, 2, 2), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 200)
+    (xt, yt), (xv, yv), used = dlgen.train_val_subsets(x, y, 40, 10, seed=4, split_seed=2)
+    drawn = dlgen.stratified_indices(y, 50, seed=4)
+    (xt2, yt2), (xv2, yv2) = dlgen.train_val_split(x[drawn], y[drawn], val_fraction=0.2, seed=2)
+    assert np.array_equal(used, drawn)
+    assert np.array_equal(xt, xt2) and np.array_equal(yv, yv2)
+    assert np.bincount(yt).tolist() == [40] * 3 and np.bincount(yv).tolist() == [10] * 3
+    more = dlgen.stratified_indices(y, 100, seed=5, exclude=used)
+    assert not set(more) & set(used)
+    with pytest.raises(ValueError, match="val_per_class"):
+        dlgen.train_val_subsets(x, y, 40, 0)

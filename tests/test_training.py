@@ -149,3 +149,10 @@ def test_make_optimizer_rejects_unknown_names_and_rates():
         dlgen.make_optimizer("SGD", -1.0)
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
     assert dlgen.make_optimizer("Adam", schedule).learning_rate is not None
+
+
+@pytest.mark.parametrize("rate", [1e-4, 3.16e-4, 0.05, 0.5])
+def test_record_keeps_the_learning_rate_as_written(rate, toy):
+    for opt, lr in (("sgd", rate), (dlgen.make_optimizer("SGD", rate), None)):
+        rec = dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), toy, epochs=1, optimizer=opt, learning_rate=lr)
+        assert rec.config["learning_rate"] == rate
