@@ -46,6 +46,7 @@ from .models import build_cnn, build_mlp  # noqa: E402
 from .notebook import glue  # noqa: E402
 from .plots import plot_history, plot_images, plot_reliability, plot_sweep  # noqa: E402
 from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
+from .schedules import SCHEDULES, OneCycle, make_schedule, schedule_values  # noqa: E402
 from .surfaces import (  # noqa: E402
     Surface,
     ill_conditioned_quadratic,
@@ -103,6 +104,10 @@ __all__ = [
     "activation_stats",
     "gradient_stats",
     "gradients",
+    "SCHEDULES",
+    "OneCycle",
+    "make_schedule",
+    "schedule_values",
     "Surface",
     "ill_conditioned_quadratic",
     "plot_surface",
