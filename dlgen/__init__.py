@@ -9,7 +9,7 @@ from .config import QUICK_ENV, _import_keras_quietly, budget, is_quick, set_seed
 
 _import_keras_quietly()
 
-from .callbacks import EpochTimer  # noqa: E402
+from .callbacks import EpochTimer, HeldOutEvaluation  # noqa: E402
 from .data import (  # noqa: E402
     DATASETS,
     FASHION_MNIST_CLASSES,
@@ -66,6 +66,7 @@ __all__ = [
     "set_seed",
     "setup_notebook",
     "EpochTimer",
+    "HeldOutEvaluation",
     "DATASETS",
     "FASHION_MNIST_CLASSES",
     "DataUnavailableError",

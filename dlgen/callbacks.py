@@ -4,7 +4,7 @@ import time
 
 import keras
 
-__all__ = ["EpochTimer"]
+__all__ = ["EpochTimer", "HeldOutEvaluation"]
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -38,3 +38,48 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(elapsed)
         if logs is not None:
             logs["epoch_seconds"] = elapsed
+
+
+class HeldOutEvaluation(keras.callbacks.Callback):
+    """Evaluate the model on a further held-out set after every epoch, into the logs.
+
+    Adds `<prefix>_loss` and `<prefix>_<metric>` for every compiled metric
+    to the epoch's logs (so they land in the `History` next to `val_loss`).
+    The book uses it to *show* what a test set would have said at each
+    epoch, for instance how optimistic the best validation score is. Never
+    select anything on these columns: that turns the test set into a
+    second validation set.
+
+    Args:
+        data: `(x, y)` arrays.
+        prefix: name prefix of the new log entries (not `"val"`, which
+            Keras uses for the validation set).
+        batch_size: evaluation batch size.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> x = np.zeros((8, 3)); y = np.ones(8)
+    >>> h = model.fit(x, y, epochs=2, verbose=0, callbacks=[HeldOutEvaluation((x, y))])
+    >>> [round(v, 3) for v in h.history["test_loss"]][:1]
+    [1.0]
+    """
+
+    def __init__(self, data, prefix="test", batch_size=256):
+        super().__init__()
+        if not (isinstance(data, (tuple, list)) and len(data) == 2 and len(data[0]) == len(data[1])):
+            raise ValueError("data must be a pair (x, y) of equal length.")
+        if not isinstance(prefix, str) or not prefix.isidentifier() or prefix == "val":
+            raise ValueError(f"prefix must be an identifier other than 'val', got {prefix!r}.")
+        self.data = data
+        self.prefix = prefix
+        self.batch_size = int(batch_size)
+
+    def on_epoch_end(self, epoch, logs=None):
+        results = self.model.evaluate(self.data[0], self.data[1], batch_size=self.batch_size,
+                                      verbose=0, return_dict=True)
+        if logs is not None:
+            for name, value in results.items():
+                logs[f"{self.prefix}_{name}"] = float(value)

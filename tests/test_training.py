@@ -156,3 +156,37 @@ def test_record_keeps_the_learning_rate_as_written(rate, toy):
     for opt, lr in (("sgd", rate), (dlgen.make_optimizer("SGD", rate), None)):
         rec = dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), toy, epochs=1, optimizer=opt, learning_rate=lr)
         assert rec.config["learning_rate"] == rate
+
+
+def test_held_out_evaluation_logs_match_a_separate_evaluate(toy):
+    x, y = toy
+    held = (x[:16] * 2.0, y[:16])
+    model = dlgen.build_mlp((6,), 2, depth=1, units=8)
+    rec = dlgen.fit(model, (x, y), (x[16:], y[16:]), epochs=3, batch_size=16,
+                    callbacks=[dlgen.HeldOutEvaluation(held)], evaluate_train=False)
+    assert {"test_loss", "test_accuracy"} <= set(rec.history.columns)
+    assert len(rec.history["test_loss"]) == 3
+    # After the last epoch, the logged values are what evaluate() gives for the final weights.
+    out = model.evaluate(*held, verbose=0, return_dict=True)
+    assert rec.history["test_loss"].iloc[-1] == pytest.approx(out["loss"], rel=1e-5)
+    assert rec.history["test_accuracy"].iloc[-1] == pytest.approx(out["accuracy"])
+
+
+def test_held_out_evaluation_with_early_stopping_records_every_epoch_run(toy):
+    x, y = toy
+    stop = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True, monitor="loss",
+                                         min_delta=10.0)  # nothing counts as an improvement
+    model = dlgen.build_mlp((6,), 2, depth=1, units=8)
+    rec = dlgen.fit(model, (x, y), epochs=10, batch_size=16, evaluate_train=False,
+                    callbacks=[dlgen.HeldOutEvaluation((x, y), prefix="extra"), stop])
+    assert len(rec.history) == 2 and rec.history["extra_accuracy"].notna().all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(data=(np.zeros(3), np.zeros(2))), "data must be a pair"),
+    (dict(data=(np.zeros(3), np.zeros(3)), prefix="val"), "prefix must be an identifier other than 'val', got 'val'"),
+    (dict(data=(np.zeros(3), np.zeros(3)), prefix="my test"), "got 'my test'"),
+])
+def test_held_out_evaluation_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        dlgen.HeldOutEvaluation(**kwargs)
