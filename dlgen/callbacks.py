@@ -3,6 +3,7 @@
 import time
 
 import keras
+import numpy as np
 
 __all__ = ["EpochTimer", "HeldOutEvaluation"]
 
@@ -55,6 +56,10 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         prefix: name prefix of the new log entries (not `"val"`, which
             Keras uses for the validation set).
         batch_size: evaluation batch size.
+        keep_predictions: also keep each epoch's predicted classes (the
+            argmax of the model's output) in `predictions`, one array per
+            epoch, e.g. to study selection among checkpoints example by
+            example.
 
     Example:
 
@@ -67,7 +72,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
     (['loss', 'test_loss'], 2)
     """
 
-    def __init__(self, data, prefix="test", batch_size=256):
+    def __init__(self, data, prefix="test", batch_size=256, keep_predictions=False):
         super().__init__()
         if not (isinstance(data, (tuple, list)) and len(data) == 2 and len(data[0]) == len(data[1])):
             raise ValueError("data must be a pair (x, y) of equal length.")
@@ -76,8 +81,16 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         self.data = data
         self.prefix = prefix
         self.batch_size = int(batch_size)
+        self.keep_predictions = bool(keep_predictions)
+        self.predictions = []
+
+    def on_train_begin(self, logs=None):
+        self.predictions = []
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.keep_predictions:
+            out = self.model.predict(self.data[0], batch_size=self.batch_size, verbose=0)
+            self.predictions.append(np.asarray(out).argmax(axis=-1))
         results = self.model.evaluate(self.data[0], self.data[1], batch_size=self.batch_size,
                                       verbose=0, return_dict=True)
         if logs is not None:

@@ -190,3 +190,16 @@ def test_held_out_evaluation_with_early_stopping_records_every_epoch_run(toy):
 def test_held_out_evaluation_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         dlgen.HeldOutEvaluation(**kwargs)
+
+
+def test_held_out_evaluation_keeps_each_epochs_predictions(toy):
+    x, y = toy
+    held = dlgen.HeldOutEvaluation((x, y), keep_predictions=True)
+    model = dlgen.build_mlp((6,), 2, depth=1, units=8)
+    rec = dlgen.fit(model, (x, y), epochs=3, batch_size=16, callbacks=[held], evaluate_train=False)
+    assert len(held.predictions) == 3 and held.predictions[-1].shape == (64,)
+    # The kept predictions agree with the logged accuracy of each epoch.
+    for pred, acc in zip(held.predictions, rec.history["test_accuracy"]):
+        assert (pred == y).mean() == pytest.approx(acc)
+    dlgen.fit(model, (x, y), epochs=1, batch_size=16, callbacks=[held], evaluate_train=False)
+    assert len(held.predictions) == 1  # reset at the start of each fit
