@@ -9,6 +9,7 @@ from .config import QUICK_ENV, _import_keras_quietly, budget, is_quick, set_seed
 
 _import_keras_quietly()
 
+from .augment import AugmentationStack, augmentation_pipeline, augmented_copies, make_augmentation, with_augmentation  # noqa: E402
 from .callbacks import EpochTimer, HeldOutEvaluation  # noqa: E402
 from .data import (  # noqa: E402
     DATASETS,
@@ -57,6 +58,7 @@ from .surfaces import (  # noqa: E402
     trajectory,
 )
 from .training import OPTIMIZERS, RunRecord, fit, make_optimizer  # noqa: E402
+from .transfer import TRANSFER_MODES, cached_weights, feature_extractor, transfer_model, weights_path  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -65,6 +67,11 @@ __all__ = [
     "is_quick",
     "set_seed",
     "setup_notebook",
+    "augmentation_pipeline",
+    "augmented_copies",
+    "AugmentationStack",
+    "make_augmentation",
+    "with_augmentation",
     "EpochTimer",
     "HeldOutEvaluation",
     "DATASETS",
@@ -120,4 +127,9 @@ __all__ = [
     "RunRecord",
     "fit",
     "make_optimizer",
+    "TRANSFER_MODES",
+    "cached_weights",
+    "feature_extractor",
+    "transfer_model",
+    "weights_path",
 ]
