@@ -5,6 +5,8 @@ import time
 import keras
 import numpy as np
 
+from ._checks import check_int
+
 __all__ = ["EpochTimer", "HeldOutEvaluation"]
 
 
@@ -60,6 +62,8 @@ class HeldOutEvaluation(keras.callbacks.Callback):
             argmax of the model's output) in `predictions`, one array per
             epoch, e.g. to study selection among checkpoints example by
             example.
+        every: evaluate only after the first and every `every`-th epoch;
+            other epochs log NaN (saves time on runs of many short epochs).
 
     Example:
 
@@ -72,7 +76,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
     (['loss', 'test_loss'], 2)
     """
 
-    def __init__(self, data, prefix="test", batch_size=256, keep_predictions=False):
+    def __init__(self, data, prefix="test", batch_size=256, keep_predictions=False, every=1):
         super().__init__()
         if not (isinstance(data, (tuple, list)) and len(data) == 2 and len(data[0]) == len(data[1])):
             raise ValueError("data must be a pair (x, y) of equal length.")
@@ -82,17 +86,25 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         self.prefix = prefix
         self.batch_size = int(batch_size)
         self.keep_predictions = bool(keep_predictions)
+        self.every = check_int("every", every, 1)
+        self._names = []
         self.predictions = []
 
     def on_train_begin(self, logs=None):
         self.predictions = []
 
     def on_epoch_end(self, epoch, logs=None):
+        if epoch > 0 and (epoch + 1) % self.every:
+            if logs is not None:
+                for name in self._names:
+                    logs[name] = float("nan")
+            return
         if self.keep_predictions:
             out = self.model.predict(self.data[0], batch_size=self.batch_size, verbose=0)
             self.predictions.append(np.asarray(out).argmax(axis=-1))
         results = self.model.evaluate(self.data[0], self.data[1], batch_size=self.batch_size,
                                       verbose=0, return_dict=True)
+        self._names = [f"{self.prefix}_{name}" for name in results]
         if logs is not None:
             for name, value in results.items():
                 logs[f"{self.prefix}_{name}"] = float(value)

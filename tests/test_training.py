@@ -203,3 +203,14 @@ def test_held_out_evaluation_keeps_each_epochs_predictions(toy):
         assert (pred == y).mean() == pytest.approx(acc)
     dlgen.fit(model, (x, y), epochs=1, batch_size=16, callbacks=[held], evaluate_train=False)
     assert len(held.predictions) == 1  # reset at the start of each fit
+
+
+def test_held_out_evaluation_every_k_epochs(toy):
+    x, y = toy
+    model = dlgen.build_mlp((6,), 2, depth=1, units=8)
+    rec = dlgen.fit(model, (x, y), epochs=7, batch_size=16, evaluate_train=False,
+                    callbacks=[dlgen.HeldOutEvaluation((x, y), every=3)])
+    measured = rec.history["test_accuracy"].notna().tolist()
+    assert measured == [True, False, True, False, False, True, False]
+    with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
+        dlgen.HeldOutEvaluation((x, y), every=0)
