@@ -27,6 +27,7 @@ from .data import (  # noqa: E402
     train_val_split,
     train_val_subsets,
 )
+from .diagnose import REMEDIES, THRESHOLDS, VERDICTS, Diagnosis, diagnose  # noqa: E402
 from .experiments import (  # noqa: E402
     ResultsCache,
     default_cache_dir,
@@ -88,6 +89,11 @@ __all__ = [
     "to_model_input",
     "train_val_split",
     "train_val_subsets",
+    "REMEDIES",
+    "THRESHOLDS",
+    "VERDICTS",
+    "Diagnosis",
+    "diagnose",
     "ResultsCache",
     "default_cache_dir",
     "fingerprint",
