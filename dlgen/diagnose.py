@@ -11,9 +11,14 @@ The verdicts, in order of precedence (the first that applies is the verdict;
 all that apply are listed as findings):
 
 - `"diverging"`: the loss became NaN or infinite, or the training loss ends
-  at least `rise` (50%) above its minimum.
-- `"unstable"`: the training loss jumped up by more than `spike` (50%) from
-  one epoch to the next at least once.
+  above its minimum by at least `rise` (50%) of the run's scale.
+- `"unstable"`: the training loss jumped up from one epoch to the next by
+  more than `spike` (20%) of the run's scale at least once.
+
+The *scale* of a run is how far its training loss fell, from the first
+epoch to its minimum, but at least a tenth of the first epoch's loss.
+Measuring rises against it keeps a memorizing run, whose loss wobbles
+between 0.001 and 0.002, from being called diverging.
 - `"overfitting"`: the validation loss ends at least `overfit_rise` (10%)
   above its minimum, reached at least `min_epochs_past_best` (2) epochs
   before the end, while the training loss kept falling after it.
@@ -44,8 +49,8 @@ VERDICTS = ("diverging", "unstable", "overfitting", "underfitting", "not converg
 """Possible verdicts, in order of precedence."""
 
 THRESHOLDS = {
-    "rise": 0.5,                # training loss ends this much above its minimum: diverging
-    "spike": 0.5,               # an epoch-to-epoch jump of the training loss by this much: unstable
+    "rise": 0.5,                # training loss ends this share of the scale above its minimum: diverging
+    "spike": 0.2,               # an epoch-to-epoch jump by this share of the scale: unstable
     "overfit_rise": 0.1,        # validation loss ends this much above its minimum: overfitting ...
     "min_epochs_past_best": 2,  # ... reached at least this many epochs before the end
     "plateau": 0.02,            # training loss falls less than this per epoch (last third): stalled
@@ -207,14 +212,17 @@ def diagnose(history, metric="accuracy", thresholds=None):
     if len(bad):
         ev["first_bad_epoch"] = int(bad[0]) + 1
         findings["diverging"] = f"the loss is not finite from epoch {int(bad[0]) + 1}"
-    elif loss[-1] >= (1 + t["rise"]) * min_loss and min_loss > 0:
-        findings["diverging"] = (f"the training loss ends at {loss[-1]:.3g}, "
-                                 f"{loss[-1] / min_loss - 1:.0%} above its minimum {min_loss:.3g}")
+    first = float(loss[np.flatnonzero(np.isfinite(loss))[0]])
+    scale = max(first - min_loss, 0.1 * abs(first))
+    ev["scale"] = scale
+    if not len(bad) and scale > 0 and loss[-1] - min_loss >= t["rise"] * scale:
+        findings["diverging"] = (f"the training loss ends at {loss[-1]:.3g}, up from its minimum {min_loss:.3g} "
+                                 f"by {(loss[-1] - min_loss) / scale:.0%} of the run's scale")
 
     # unstable
     finite = np.isfinite(loss)
     jumps = [(i + 2, loss[i + 1] / loss[i] - 1) for i in range(n - 1)
-             if finite[i] and finite[i + 1] and loss[i] > 0 and loss[i + 1] > (1 + t["spike"]) * loss[i]]
+             if finite[i] and finite[i + 1] and loss[i] > 0 and loss[i + 1] - loss[i] > t["spike"] * scale]
     ev["spikes"] = len(jumps)
     if jumps:
         epoch, size = max(jumps, key=lambda j: j[1])

@@ -130,3 +130,11 @@ def test_real_runs_a_keras_history_and_a_run_record():
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     hist = lin.fit(xo[:300], yo[:300], validation_data=(xo[300:], yo[300:]), epochs=15, verbose=0)
     assert diagnose(hist).verdict == "underfitting"
+
+
+def test_a_memorizing_run_whose_tiny_loss_wobbles_is_not_diverging_or_unstable():
+    loss = np.concatenate([2.3 / E[:15] ** 3, [0.001, 0.002, 0.0012, 0.0025, 0.002]])
+    val = 0.5 + 0.02 * (E - 6) ** 2 / 6
+    d = diagnose(frame(loss, val))
+    assert d.verdict == "overfitting"
+    assert "diverging" not in d.findings and "unstable" not in d.findings
