@@ -35,6 +35,7 @@ from .experiments import (  # noqa: E402
     good_range,
     records_frame,
     run_sweep,
+    selection_optimism,
     summarize,
 )
 from .lr_finder import LRRangeTest, lr_range_test, suggest_learning_rate  # noqa: E402
@@ -100,6 +101,7 @@ __all__ = [
     "good_range",
     "records_frame",
     "run_sweep",
+    "selection_optimism",
     "summarize",
     "LRRangeTest",
     "lr_range_test",

@@ -33,6 +33,7 @@ __all__ = [
     "good_range",
     "run_sweep",
     "records_frame",
+    "selection_optimism",
     "summarize",
 ]
 
@@ -394,3 +395,53 @@ def good_range(values, scores, threshold):
     step = fine[1] - fine[0]
     return {"low": float(10 ** fine[good].min()), "high": float(10 ** fine[good].max()),
             "decades": round(float(good.sum() * step), 2)}
+
+
+def selection_optimism(correct, selection_size, splits=200, seed=0):
+    """How much the best of several candidates' scores overstates its accuracy.
+
+    `splits` times, the examples are split at random into a *selection* part
+    of `selection_size` examples and a *report* part (the rest); the
+    candidate with the best accuracy on the selection part is chosen and
+    scored on both parts. Both parts come from the same examples, so the
+    difference is selection bias alone.
+
+    Args:
+        correct: boolean array `(candidates, examples)`: whether each
+            candidate (a checkpoint, a configuration) got each example right.
+        selection_size: examples in the selection part (at least 1, fewer
+            than the number of examples).
+        splits: number of random splits.
+        seed: seed of the splits.
+
+    Returns:
+        A DataFrame, one row per split: `best on selection`,
+        `same candidate on report` and `optimism` (their difference).
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> correct = rng.random((20, 400)) < 0.7          # 20 equally good candidates
+    >>> out = selection_optimism(correct, 50, splits=100)
+    >>> bool(out["optimism"].mean() > 0.05), round(float(out["same candidate on report"].mean()), 1)
+    (True, 0.7)
+    """
+    correct = np.asarray(correct, dtype=bool)
+    if correct.ndim != 2:
+        raise ValueError(f"correct must be a 2-D array (candidates, examples), got shape {correct.shape}.")
+    n = correct.shape[1]
+    if isinstance(selection_size, bool) or not isinstance(selection_size, (int, np.integer)) \
+            or not 1 <= selection_size < n:
+        raise ValueError(f"selection_size must be an integer from 1 to {n - 1}, got {selection_size!r}.")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(int(splits)):
+        order = rng.permutation(n)
+        chosen, report = order[:selection_size], order[selection_size:]
+        scores = correct[:, chosen].mean(axis=1)
+        best = int(scores.argmax())
+        rows.append({"best on selection": float(scores[best]),
+                     "same candidate on report": float(correct[best, report].mean())})
+    frame = pd.DataFrame(rows)
+    frame["optimism"] = frame["best on selection"] - frame["same candidate on report"]
+    return frame

@@ -190,3 +190,22 @@ def test_good_range_rejects_bad_grids():
         dlgen.good_range([0.0, 1.0], [1.0, 1.0], 1.0)
     with pytest.raises(ValueError, match="same length"):
         dlgen.good_range([1.0, 2.0], [1.0], 1.0)
+
+
+def test_selection_optimism_grows_with_candidates_and_shrinks_with_the_selection_set():
+    rng = np.random.default_rng(1)
+    correct = rng.random((40, 1000)) < 0.8            # candidates of equal true accuracy
+    small = dlgen.selection_optimism(correct, 50, splits=100, seed=0)["optimism"].mean()
+    large = dlgen.selection_optimism(correct, 500, splits=100, seed=0)["optimism"].mean()
+    one = dlgen.selection_optimism(correct[:1], 50, splits=100, seed=0)["optimism"].mean()
+    assert small > 2 * large > 0
+    assert abs(one) < 0.02                            # one candidate: nothing to select, no bias
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(correct=np.ones(5, bool), selection_size=2), r"correct must be a 2-D array"),
+    (dict(correct=np.ones((2, 5), bool), selection_size=5), "selection_size must be an integer from 1 to 4, got 5"),
+])
+def test_selection_optimism_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        dlgen.selection_optimism(**kwargs)
