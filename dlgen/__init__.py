@@ -60,7 +60,15 @@ from .surfaces import (  # noqa: E402
     trajectory,
 )
 from .training import OPTIMIZERS, RunRecord, fit, make_optimizer  # noqa: E402
-from .transfer import TRANSFER_MODES, cached_weights, feature_extractor, transfer_model, weights_path  # noqa: E402
+from .transfer import (  # noqa: E402
+    TRANSFER_MODES,
+    cached_weights,
+    feature_extractor,
+    imagenet_features,
+    imagenet_weights_cached,
+    transfer_model,
+    weights_path,
+)
 
 __all__ = [
     "__version__",
@@ -139,5 +147,7 @@ __all__ = [
     "cached_weights",
     "feature_extractor",
     "transfer_model",
+    "imagenet_features",
+    "imagenet_weights_cached",
     "weights_path",
 ]

@@ -9,6 +9,10 @@
 - `transfer_model(source, num_classes, mode)` builds a new classifier on
   the source model's features: `"frozen"` (only the new head trains) or
   `"fine_tune"` (everything trains, usually with a lower learning rate).
+- `imagenet_features(images)` computes frozen ImageNet features
+  (Keras's `MobileNetV2`) for small gray or colour images. Its weights are
+  downloaded once by Keras; `imagenet_weights_cached()` says whether they
+  are on this machine already, so that an offline run can skip cleanly.
 """
 
 import hashlib
@@ -21,7 +25,18 @@ import keras
 
 from .experiments import default_cache_dir
 
-__all__ = ["TRANSFER_MODES", "cached_weights", "feature_extractor", "transfer_model", "weights_path"]
+__all__ = [
+    "TRANSFER_MODES",
+    "cached_weights",
+    "feature_extractor",
+    "imagenet_features",
+    "imagenet_weights_cached",
+    "transfer_model",
+    "weights_path",
+]
+
+IMAGENET_SIZES = (96, 128, 160, 192, 224)
+"""Input sizes for which Keras publishes ImageNet weights of `MobileNetV2`."""
 
 TRANSFER_MODES = ("frozen", "fine_tune")
 """Modes of `transfer_model`."""
@@ -140,3 +155,82 @@ def transfer_model(source, num_classes, mode="frozen", layer=None, name=None):
     features = base(inputs, training=False) if mode == "frozen" else base(inputs)
     outputs = keras.layers.Dense(num_classes, name="target_logits")(features)
     return keras.Model(inputs, outputs, name=name or f"transfer_{mode}")
+
+
+def _imagenet_weights_file(size):
+    # Keras's own name for the weights of MobileNetV2 (alpha 1.0) without its classifier
+    return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5"
+
+
+def imagenet_weights_cached(size=96):
+    """Whether Keras has the ImageNet weights of `MobileNetV2` (input `size`) on this machine.
+
+    Keras keeps downloaded weights in `$KERAS_HOME/models` (default
+    `~/.keras/models`).
+
+    >>> imagenet_weights_cached(96) in (True, False)
+    True
+    """
+    if size not in IMAGENET_SIZES:
+        raise ValueError(f"size must be one of {IMAGENET_SIZES}, got {size!r}.")
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.exists(os.path.join(home, "models", _imagenet_weights_file(size)))
+
+
+def imagenet_features(images, size=96, weights="imagenet", batch_size=64):
+    """Frozen `MobileNetV2` features (1,280 per image, average-pooled) of `images`.
+
+    Args:
+        images: `(n, h, w)` or `(n, h, w, c)` with `c` 1 or 3, `uint8` in
+            0..255 or floats in [0, 1] (as `dlgen.to_model_input` gives).
+            Gray images are repeated into three channels; all are resized to
+            `size` x `size` and scaled to [-1, 1] as `MobileNetV2` expects.
+        size: input size, one of `IMAGENET_SIZES`.
+        weights: `"imagenet"` (downloaded by Keras on first use, about
+            9 MB) or `None` (random weights, for tests).
+        batch_size: images per forward pass.
+
+    Returns:
+        A float32 array `(n, 1280)`.
+
+    Raises:
+        RuntimeError: the ImageNet weights are not on this machine and cannot
+            be downloaded; the message says what to do.
+
+    Example (random weights, no download):
+
+    >>> import numpy as np
+    >>> imagenet_features(np.zeros((2, 28, 28), np.uint8), weights=None).shape
+    (2, 1280)
+    """
+    import numpy as np
+
+    if size not in IMAGENET_SIZES:
+        raise ValueError(f"size must be one of {IMAGENET_SIZES}, got {size!r}.")
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}.")
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(f"expected images (n, h, w) or (n, h, w, 1 or 3), got shape {x.shape}.")
+    x = x.astype("float32")
+    if x.max(initial=0.0) > 1.0:
+        x = x / 255.0
+    try:
+        base = keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), include_top=False, weights=weights, pooling="avg"
+        )
+    except Exception as err:  # the download failed: offline, or blocked
+        raise RuntimeError(
+            f"The ImageNet weights of MobileNetV2 ({_imagenet_weights_file(size)}) are not in "
+            f"$KERAS_HOME/models and could not be downloaded ({type(err).__name__}: {err}). "
+            "Run once with internet access (for example on Colab), or copy the file there."
+        ) from err
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = keras.ops.image.resize(x[start : start + batch_size], (size, size))
+        if batch.shape[-1] == 1:
+            batch = keras.ops.repeat(batch, 3, axis=-1)
+        out.append(keras.ops.convert_to_numpy(base(batch * 2.0 - 1.0, training=False)))
+    return np.concatenate(out).astype("float32") if out else np.zeros((0, 1280), "float32")

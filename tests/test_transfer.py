@@ -1,8 +1,16 @@
+import keras
 import numpy as np
 import pytest
 
 import dlgen
-from dlgen.transfer import cached_weights, feature_extractor, transfer_model, weights_path
+from dlgen.transfer import (
+    cached_weights,
+    feature_extractor,
+    imagenet_features,
+    imagenet_weights_cached,
+    transfer_model,
+    weights_path,
+)
 
 
 def small_cnn():
@@ -70,3 +78,39 @@ def test_features_and_bad_arguments():
         transfer_model(source, 3, mode="thaw")
     with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
         transfer_model(source, 0)
+
+
+def test_imagenet_features_shapes_and_scaling():
+    gray = np.zeros((3, 28, 28), np.uint8)
+    colour = np.full((2, 40, 40, 3), 0.5, np.float32)
+    assert imagenet_features(gray, weights=None).shape == (3, 1280)
+    out = imagenet_features(colour, size=128, weights=None, batch_size=1)
+    assert out.shape == (2, 1280) and out.dtype == np.float32
+    # the same image gives the same features whether it comes as uint8 or as floats in [0, 1]
+    img = np.random.default_rng(0).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    keras.utils.set_random_seed(0)
+    a = imagenet_features(img, weights=None)
+    keras.utils.set_random_seed(0)
+    b = imagenet_features(img.astype("float32") / 255.0, weights=None)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_imagenet_bad_arguments_and_missing_weights(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"size must be one of \(96, 128, 160, 192, 224\), got 100"):
+        imagenet_features(np.zeros((1, 28, 28)), size=100, weights=None)
+    with pytest.raises(ValueError, match="weights must be 'imagenet' or None, got 'cifar'"):
+        imagenet_features(np.zeros((1, 28, 28)), weights="cifar")
+    with pytest.raises(ValueError, match=r"got shape \(1, 28, 28, 2\)"):
+        imagenet_features(np.zeros((1, 28, 28, 2)), weights=None)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert imagenet_weights_cached(96) is False
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5").write_bytes(b"")
+    assert imagenet_weights_cached(96) is True
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    with pytest.raises(RuntimeError, match=r"could not be downloaded \(OSError: no network\).*Colab"):
+        imagenet_features(np.zeros((1, 28, 28)))
