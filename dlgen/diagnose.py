@@ -29,6 +29,11 @@ between 0.001 and 0.002, from being called diverging.
   "poor" is judged on the loss: it ends above half of the first epoch's.
   (0.9 suits ten-class image tasks like the book's; pass another value for
   harder tasks.)
+  For a `dlgen.RunRecord` whose training set was evaluated after training
+  (`train_eval`, inference mode), that value is the final training metric:
+  the history's column is a running average taken in training mode, with
+  dropout and augmentation active, and would call a regularized run
+  underfitting that fits its training set well.
 - `"not converged"`: the validation loss still fell by more than
   `converging` (1%) per epoch, on average, over the last three epochs.
 - `"healthy"`: none of the above.
@@ -77,7 +82,7 @@ REMEDIES = {
         ("add dropout", "06_dropout", "it shrinks the gap on a small training set"),
         ("augment the data, if the transformations keep the label", "09_augmentation",
          "it helps where it mimics the data's real variation"),
-        ("get more data", "09_augmentation", "the most reliable cure of all; augmentation is a partial substitute"),
+        ("get more data", "11_overfitting", "the most reliable cure of all (the learning curve); augmentation is a partial substitute"),
     ],
     "underfitting": [
         ("remove regularization (dropout, strong L2, augmentation)", "06_dropout",
@@ -236,7 +241,13 @@ def diagnose(history, metric="accuracy", thresholds=None):
     ev["best_val_loss"] = float(vfin[best])
     ev["final_val_loss"] = float(val[-1])
     if has_metric:
-        ev["final_train_metric"] = float(h[metric].iloc[-1])
+        after = getattr(history, "train_eval", None) or {}
+        if metric in after:
+            ev["final_train_metric"] = float(after[metric])
+            ev["train_metric_source"] = "evaluated after training (inference mode)"
+        else:
+            ev["final_train_metric"] = float(h[metric].iloc[-1])
+            ev["train_metric_source"] = "history, last epoch (training mode)"
         ev["final_val_metric"] = float(h[f"val_{metric}"].iloc[-1])
         ev["gap"] = ev["final_train_metric"] - ev["final_val_metric"]
     if (np.isfinite(val[-1]) and val[-1] >= (1 + t["overfit_rise"]) * vfin[best]

@@ -36,6 +36,21 @@ def test_underfitting_a_stalled_poor_fit():
     assert d.remedies[0][0].startswith("remove regularization")
 
 
+def test_a_run_record_is_judged_on_its_training_accuracy_measured_after_training():
+    # dropout keeps the history's (training-mode) accuracy at 0.85; evaluated after training it is 0.96
+    loss = 0.4 + 0.5 * np.exp(-E / 2)
+    h = frame(loss, loss + 0.05, np.full(20, 0.85), np.full(20, 0.84))
+    h.index = h.index + 1
+    record = dlgen.RunRecord(h, {}, 1.0, 10, {}, train_eval={"accuracy": 0.96})
+    d = diagnose(record)
+    assert d.verdict == "healthy"
+    assert d.evidence["final_train_metric"] == pytest.approx(0.96)
+    assert d.evidence["train_metric_source"].startswith("evaluated after training")
+    without = dlgen.RunRecord(h, {}, 1.0, 10, {})
+    assert diagnose(without).verdict == "underfitting"
+    assert diagnose(without).evidence["train_metric_source"].startswith("history")
+
+
 def test_underfitting_without_a_metric_judges_the_loss():
     loss = 2.0 - 0.5 * (1 - np.exp(-E))            # ends at 75% of where it started
     assert diagnose(frame(loss, loss + 0.01)).verdict == "underfitting"
