@@ -85,12 +85,12 @@ REMEDIES = {
         ("get more data", "11_overfitting", "the most reliable cure of all (the learning curve); augmentation is a partial substitute"),
     ],
     "underfitting": [
-        ("remove regularization (dropout, strong L2, augmentation)", "06_dropout",
+        ("remove regularization (dropout, strong L2, augmentation)", "12_underfitting",
          "regularization makes underfitting worse"),
         ("train longer or with a better-tuned learning rate", "04_optimizers",
          "a stalled loss can be a too-small step"),
-        ("use a bigger or better-suited model", "09_augmentation",
-         "capacity is the cure for underfitting; more varied data is not (chapter 9, experiment 2)"),
+        ("use a bigger or better-suited model", "12_underfitting",
+         "capacity is the cure for underfitting; more data is not (the capacity sweep and the remedies)"),
         ("normalize activations (batch normalization)", "05_batch_norm", "deep plain networks can stall"),
     ],
     "not converged": [
