@@ -10,7 +10,7 @@ from .config import QUICK_ENV, _import_keras_quietly, budget, is_quick, set_seed
 _import_keras_quietly()
 
 from .augment import AugmentationStack, augmentation_pipeline, augmented_copies, make_augmentation, with_augmentation  # noqa: E402
-from .callbacks import EpochTimer, HeldOutEvaluation  # noqa: E402
+from .callbacks import EpochTimer, HeldOutEvaluation, TargetReached  # noqa: E402
 from .data import (  # noqa: E402
     DATASETS,
     FASHION_MNIST_CLASSES,
@@ -35,6 +35,7 @@ from .experiments import (  # noqa: E402
     good_range,
     records_frame,
     run_sweep,
+    time_to_target,
     selection_optimism,
     summarize,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "with_augmentation",
     "EpochTimer",
     "HeldOutEvaluation",
+    "TargetReached",
     "DATASETS",
     "FASHION_MNIST_CLASSES",
     "DataUnavailableError",
@@ -109,6 +111,7 @@ __all__ = [
     "good_range",
     "records_frame",
     "run_sweep",
+    "time_to_target",
     "selection_optimism",
     "summarize",
     "LRRangeTest",

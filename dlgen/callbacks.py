@@ -7,7 +7,7 @@ import numpy as np
 
 from ._checks import check_int
 
-__all__ = ["EpochTimer", "HeldOutEvaluation"]
+__all__ = ["EpochTimer", "HeldOutEvaluation", "TargetReached"]
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -108,3 +108,46 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         if logs is not None:
             for name, value in results.items():
                 logs[f"{self.prefix}_{name}"] = float(value)
+
+
+class TargetReached(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch where `monitor` reaches `target`.
+
+    For measuring time to a target accuracy: the run stops there instead
+    of spending its remaining epochs. Reached means `>=`, or `<=` for a
+    monitored loss (a name ending in `loss`). `reached_epoch` is the
+    1-based epoch where it happened (`None` if it never did).
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.1), "mse")
+    >>> stop = TargetReached("loss", 0.01)
+    >>> h = model.fit(np.ones((8, 1)), np.ones(8), epochs=500, verbose=0, callbacks=[stop])
+    >>> len(h.history["loss"]) == stop.reached_epoch < 500
+    True
+    """
+
+    def __init__(self, monitor="val_accuracy", target=0.8):
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must be the name of a logged metric, got {monitor!r}.")
+        if isinstance(target, bool) or not isinstance(target, (int, float, np.floating)) or not np.isfinite(target):
+            raise ValueError(f"target must be a finite number, got {target!r}.")
+        self.monitor, self.target = monitor, float(target)
+        self.reached_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.reached_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(f"{self.monitor!r} is not in the logs (logged: {', '.join(sorted(logs))}); "
+                           "pass validation data for a val_ metric.")
+        value = float(logs[self.monitor])
+        reached = value <= self.target if self.monitor.endswith("loss") else value >= self.target
+        if reached:
+            self.reached_epoch = epoch + 1
+            self.model.stop_training = True

@@ -35,6 +35,7 @@ __all__ = [
     "records_frame",
     "selection_optimism",
     "summarize",
+    "time_to_target",
 ]
 
 _FORMAT = 1
@@ -395,6 +396,51 @@ def good_range(values, scores, threshold):
     step = fine[1] - fine[0]
     return {"low": float(10 ** fine[good].min()), "high": float(10 ** fine[good].max()),
             "decades": round(float(good.sum() * step), 2)}
+
+
+def time_to_target(record, target, steps_per_epoch, metric="val_accuracy"):
+    """When a run first reached `target` on `metric`: epochs, optimizer steps and seconds.
+
+    Args:
+        record: a `dlgen.RunRecord` (its history has one row per epoch and,
+            from `dlgen.fit`, an `epoch_seconds` column) or a DataFrame of the
+            same form.
+        target: the value to reach (reached means `>=`; for a loss, pass
+            `metric="val_loss"` and the target is reached when `<=`).
+        steps_per_epoch: optimizer steps per epoch (`ceil(n_train / batch_size)`),
+            a positive integer.
+        metric: the history column to watch.
+
+    Returns:
+        `{"epochs": e, "steps": e * steps_per_epoch, "seconds": s, "reached": True}`,
+        where `s` sums `epoch_seconds` over the first `e` epochs (NaN without
+        that column); when the run never reached the target, `epochs`,
+        `steps` and `seconds` are `inf` and `reached` is `False`, so that
+        means and comparisons still work.
+
+    Example:
+
+    >>> h = pd.DataFrame({"val_accuracy": [0.5, 0.7, 0.85, 0.9], "epoch_seconds": [1.0, 1.0, 1.5, 1.0]},
+    ...                  index=pd.RangeIndex(1, 5, name="epoch"))
+    >>> time_to_target(h, 0.8, steps_per_epoch=10)
+    {'epochs': 3, 'steps': 30, 'seconds': 3.5, 'reached': True}
+    >>> time_to_target(h, 0.95, steps_per_epoch=10)["reached"]
+    False
+    """
+    h = record.history if hasattr(record, "history") and isinstance(record.history, pd.DataFrame) else record
+    if not isinstance(h, pd.DataFrame):
+        raise TypeError(f"record must be a dlgen RunRecord or a pandas DataFrame, got {type(record).__name__}.")
+    if metric not in h.columns:
+        raise ValueError(f"no column {metric!r} in the history; columns: {list(h.columns)}.")
+    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
+    values = h[metric].to_numpy(float)
+    hit = values <= target if metric.endswith("loss") else values >= target
+    if not hit.any():
+        return {"epochs": float("inf"), "steps": float("inf"), "seconds": float("inf"), "reached": False}
+    e = int(np.flatnonzero(hit)[0]) + 1
+    seconds = float(h["epoch_seconds"].iloc[:e].sum()) if "epoch_seconds" in h.columns else float("nan")
+    return {"epochs": e, "steps": e * int(steps_per_epoch), "seconds": round(seconds, 6), "reached": True}
 
 
 def selection_optimism(correct, selection_size, splits=200, seed=0):

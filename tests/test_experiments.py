@@ -209,3 +209,28 @@ def test_selection_optimism_grows_with_candidates_and_shrinks_with_the_selection
 def test_selection_optimism_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         dlgen.selection_optimism(**kwargs)
+
+
+def test_time_to_target_counts_epochs_steps_and_seconds():
+    h = pd.DataFrame({"val_accuracy": [0.5, 0.8, 0.79, 0.9], "val_loss": [1.0, 0.6, 0.5, 0.4],
+                      "epoch_seconds": [2.0, 1.0, 1.0, 1.0]}, index=pd.RangeIndex(1, 5, name="epoch"))
+    record = dlgen.RunRecord(h, {}, 5.0, 10, {})
+    assert dlgen.time_to_target(record, 0.8, 25) == {"epochs": 2, "steps": 50, "seconds": 3.0, "reached": True}
+    # a loss target is reached from above
+    assert dlgen.time_to_target(record, 0.5, 25, metric="val_loss")["epochs"] == 3
+    missed = dlgen.time_to_target(record, 0.95, 25)
+    assert missed["reached"] is False and missed["steps"] == float("inf")
+    no_timer = dlgen.time_to_target(h.drop(columns="epoch_seconds"), 0.8, 1)
+    assert no_timer["epochs"] == 2 and np.isnan(no_timer["seconds"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"metric": "val_auc"}, "no column 'val_auc' in the history"),
+    ({"steps_per_epoch": 0}, "steps_per_epoch must be a positive integer, got 0"),
+    ({"steps_per_epoch": 2.5}, "steps_per_epoch must be a positive integer, got 2.5"),
+])
+def test_time_to_target_refuses_bad_input(kwargs, message):
+    h = pd.DataFrame({"val_accuracy": [0.5, 0.9]})
+    args = {"target": 0.8, "steps_per_epoch": 10, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        dlgen.time_to_target(h, **args)

@@ -214,3 +214,28 @@ def test_held_out_evaluation_every_k_epochs(toy):
     assert measured == [True, False, True, False, False, True, False]
     with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
         dlgen.HeldOutEvaluation((x, y), every=0)
+
+
+def test_target_reached_stops_at_the_first_epoch_that_reaches_the_target():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 4)).astype("float32")
+    y = (x[:, 0] > 0.5).astype(int)
+    stop = dlgen.TargetReached("accuracy", 0.0)            # reached after the first epoch
+    record = dlgen.fit(dlgen.build_mlp((4,), 2, depth=1, units=8), (x, y), epochs=5, batch_size=16,
+                       callbacks=[stop], evaluate_train=False)
+    assert stop.reached_epoch == 1 and len(record.history) == 1
+    never = dlgen.TargetReached("loss", -1.0)               # a loss below zero is never reached
+    record = dlgen.fit(dlgen.build_mlp((4,), 2, depth=1, units=8), (x, y), epochs=3, batch_size=16,
+                       callbacks=[never], evaluate_train=False)
+    assert never.reached_epoch is None and len(record.history) == 3
+
+
+def test_target_reached_refuses_bad_settings_and_a_missing_metric():
+    with pytest.raises(ValueError, match="target must be a finite number, got nan"):
+        dlgen.TargetReached("val_accuracy", float("nan"))
+    with pytest.raises(ValueError, match="monitor must be the name of a logged metric"):
+        dlgen.TargetReached("", 0.5)
+    x, y = np.zeros((8, 4), "float32"), np.zeros(8, int)
+    with pytest.raises(KeyError, match="'val_accuracy' is not in the logs"):
+        dlgen.fit(dlgen.build_mlp((4,), 2, depth=0), (x, y), epochs=1,
+                  callbacks=[dlgen.TargetReached("val_accuracy", 0.5)], evaluate_train=False)
