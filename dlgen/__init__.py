@@ -47,6 +47,7 @@ from .metrics import (  # noqa: E402
     reliability,
 )
 from .models import build_cnn, build_mlp  # noqa: E402
+from .nbsweep import notebook_sweep, publish_record, read_records  # noqa: E402
 from .notebook import glue  # noqa: E402
 from .plots import plot_history, plot_images, plot_reliability, plot_sweep  # noqa: E402
 from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
@@ -124,6 +125,9 @@ __all__ = [
     "build_cnn",
     "build_mlp",
     "glue",
+    "notebook_sweep",
+    "publish_record",
+    "read_records",
     "plot_history",
     "plot_images",
     "plot_reliability",

@@ -40,6 +40,13 @@ class AugmentationStack(keras.Sequential):
     them directly, `model(x)`, would augment at inference. This stack
     defaults to `training=False`: it transforms only when Keras passes
     `training=True`, as `fit` does.
+
+    Example:
+
+    >>> stack = make_augmentation(flip="horizontal", seed=0)
+    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+    >>> isinstance(stack, AugmentationStack), bool((np.asarray(stack(x)) == x).all())
+    (True, True)
     """
 
     def call(self, inputs, training=False, mask=None):
@@ -158,6 +165,12 @@ def augmentation_pipeline(x, y, augmentation, batch_size, seed=0):
 
     Raises:
         ImportError: TensorFlow is not installed, with what to do instead.
+
+    Example:
+
+    >>> x, y = np.zeros((64, 28, 28, 1), "float32"), np.zeros(64, "int64")
+    >>> ds = augmentation_pipeline(x, y, make_augmentation(translation=0.1, seed=0), batch_size=32)
+    >>> model.fit(ds, epochs=2)  # doctest: +SKIP
     """
     try:
         import tensorflow as tf

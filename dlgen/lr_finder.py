@@ -28,6 +28,12 @@ class LRRangeTest(keras.callbacks.Callback):
 
     Attributes (after training):
         learning_rates, losses: one entry per batch run.
+
+    Example (`lr_range_test` wraps it; this is what it does):
+
+    >>> finder = LRRangeTest(min_lr=1e-5, max_lr=1.0, steps=100)
+    >>> model.fit(x, y, epochs=1, batch_size=64, callbacks=[finder])  # doctest: +SKIP
+    >>> finder.learning_rates[:2], finder.losses[:2]  # doctest: +SKIP
     """
 
     def __init__(self, min_lr, max_lr, steps, diverge_factor=4.0):

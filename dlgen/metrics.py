@@ -47,7 +47,7 @@ def reliability(probs, y, n_bins=10):
         n_bins: number of equal-width confidence bins over [0, 1].
 
     Returns:
-        A DataFrame with one row per non-empty bin: `lower`, `upper`,
+        A DataFrame with one row per non-empty bin and the columns `lower`, `upper`,
         `confidence` (mean), `accuracy` and `count`.
 
     Example:
@@ -76,7 +76,7 @@ def reliability(probs, y, n_bins=10):
 
 
 def expected_calibration_error(probs, y, n_bins=10):
-    """Expected calibration error: the count-weighted mean of |accuracy - confidence|.
+    """Expected calibration error: the count-weighted mean of ``|accuracy - confidence|``.
 
     Computed over the bins of `reliability`; 0 for a perfectly calibrated
     model, at most 1.

@@ -158,8 +158,8 @@ def build_cnn(
         filters: number of filters of each conv block.
         kernel_size: conv kernel size.
         dense_units: width of the dense layer of the head; 0 for none.
-        activation, kernel_initializer, batch_norm, dropout, l1, l2,
-            output_activation, name: as in `build_mlp`.
+        activation: as in `build_mlp`; so are `kernel_initializer`,
+            `batch_norm`, `dropout`, `l1`, `l2`, `output_activation` and `name`.
 
     Returns:
         An uncompiled `keras.Model`.

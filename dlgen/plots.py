@@ -31,7 +31,7 @@ def plot_history(records, metric="accuracy", ax=None, colors=None, validation=Tr
     validation curves dashed, one colour per configuration.
 
     Args:
-        records: `RunRecord`s, e.g. from `dlgen.run_sweep`.
+        records: `RunRecord` objects, e.g. from `dlgen.run_sweep`.
         metric: history column to plot (`"loss"`, `"accuracy"`, ...).
         ax: axes to draw on.
         colors: `{name: colour}`; defaults to matplotlib's cycle.
@@ -40,6 +40,16 @@ def plot_history(records, metric="accuracy", ax=None, colors=None, validation=Tr
 
     Returns:
         The `Axes`.
+
+    Example:
+
+    >>> from dlgen.training import RunRecord
+    >>> h = pd.DataFrame({"loss": [1.0, 0.6, 0.5], "val_loss": [1.1, 0.8, 0.9]})
+    >>> runs = [RunRecord(h * (1 + s / 10), {}, 0.0, 0, {}, name="baseline", seed=s) for s in range(3)]
+    >>> ax = plot_history(runs, metric="loss")
+    >>> [line.get_label() for line in ax.lines], ax.get_xlabel()
+    (['baseline (train)', 'baseline (val)'], 'epoch')
+    >>> plt.close(ax.figure)
     """
     ax = _axes(ax)
     groups = _group(records)
@@ -80,6 +90,13 @@ def plot_images(images, labels=None, class_names=None, ncols=8, ax=None, cmap="g
 
     Returns:
         The `Axes`.
+
+    Example:
+
+    >>> ax = plot_images(np.zeros((4, 8, 8)), labels=[0, 1, 2, 3], ncols=2)
+    >>> [t.get_text() for t in ax.texts]
+    ['0', '1', '2', '3']
+    >>> plt.close(ax.figure)
     """
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
@@ -126,6 +143,14 @@ def plot_sweep(frame, x, y, ax=None, label=None, marker="o", **kwargs):
 
     Returns:
         The `Axes`.
+
+    Example:
+
+    >>> runs = pd.DataFrame({"rate": [0.1, 0.1, 1.0, 1.0], "acc": [0.8, 0.82, 0.7, 0.74]})
+    >>> ax = plot_sweep(runs, "rate", "acc")
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('rate', 'acc')
+    >>> plt.close(ax.figure)
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}.")
@@ -152,6 +177,15 @@ def plot_reliability(tables, ax=None):
         The `Axes`. The diagonal is perfect calibration: points below it are
         overconfident (accuracy lower than the confidence), points above it
         underconfident.
+
+    Example:
+
+    >>> from dlgen.metrics import reliability
+    >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
+    >>> ax = plot_reliability({"model": reliability(p, np.array([0, 1, 1, 1]), n_bins=4)})
+    >>> [line.get_label() for line in ax.lines]
+    ['calibrated', 'model']
+    >>> plt.close(ax.figure)
     """
     if not isinstance(tables, dict) or not tables:
         raise ValueError("tables must be a non-empty {label: reliability DataFrame} dict.")

@@ -75,7 +75,7 @@ def gradients(model, x, y, loss=None):
             logits (or on probabilities if the last layer has softmax).
 
     Returns:
-        A dict `{variable.path: gradient}` of NumPy arrays, in the order of
+        A dict of NumPy arrays, gradient by variable path (`variable.path`), in the order of
         `model.trainable_variables`.
 
     Example:

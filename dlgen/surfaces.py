@@ -37,6 +37,12 @@ class Surface:
         minimum: a point where `f` takes its smallest value.
         bounds: `((xmin, xmax), (ymin, ymax))` of the region worth plotting.
         start: a starting point that shows the surface's difficulty.
+
+    Example:
+
+    >>> s = rosenbrock()
+    >>> s.minimum, float(s.f(np.array(s.minimum))), float(np.abs(s.grad(np.array(s.minimum))).max())
+    ((1.0, 1.0), 0.0, 0.0)
     """
 
     name: str
@@ -199,6 +205,15 @@ def plot_surface(surface, paths=None, ax=None, levels=30, log_levels=True):
 
     Returns:
         The `Axes`.
+
+    Example:
+
+    >>> s = saddle()
+    >>> path = trajectory(s, keras.optimizers.SGD(0.1), steps=20)
+    >>> ax = plot_surface(s, {"SGD": path})
+    >>> [line.get_label() for line in ax.lines][:1]
+    ['SGD']
+    >>> plt.close(ax.figure)
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))

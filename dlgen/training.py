@@ -36,6 +36,16 @@ class RunRecord:
         extra: further measurements a run function adds after training
             (JSON-serializable: numbers, strings, lists, dicts), e.g. a
             calibration table; stored in the results cache with the rest.
+
+    Example:
+
+    >>> h = pd.DataFrame({"loss": [0.9, 0.5, 0.3], "accuracy": [0.7, 0.85, 0.95],
+    ...                   "val_loss": [0.8, 0.6, 0.7], "val_accuracy": [0.72, 0.8, 0.79]})
+    >>> r = RunRecord(h, {"accuracy": 0.78}, 2.0, 1000, {"units": 64})
+    >>> round(r.gap(), 2), r.best_epoch("val_loss"), r.epochs_to(0.8)
+    (0.16, 2, 2)
+    >>> RunRecord.from_dict(r.to_dict()).test
+    {'accuracy': 0.78}
     """
 
     history: pd.DataFrame

@@ -18,6 +18,9 @@ TOC_TEXT = (ROOT / "_toc.yml").read_text()
 REPO_URL = CONFIG["repository"]["url"]
 CHAPTERS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TEMPLATE = ROOT / "notebooks" / "_template.ipynb"
+# Run notebooks (e.g. 14a_one_run): one training run each, executed many times by a
+# chapter's papermill sweep and shown in the book as a section of that chapter.
+RUN_NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9][a-z]_*.ipynb"))
 
 
 def _cells(path):
@@ -65,6 +68,25 @@ def test_notebook_conventions(path):
         assert len(exercises) >= 3, "at least three exercises"
         assert "## What we saw" in text and "{glue:text}" in text
     assert sorted(exercises) == sorted(solutions), "every exercise has one folded solution"
+
+
+@pytest.mark.parametrize("path", RUN_NOTEBOOKS, ids=lambda p: p.name)
+def test_run_notebook_conventions(path):
+    cells = _cells(path)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), (
+        "outputs are stored; run `make strip`")
+    (params,) = _tagged(path, "parameters")
+    names = {t.id for node in ast.parse(_source(params)).body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    assert "SEED" in names
+    assert "dlgen.publish_record(" in _source(code[-1]), "a run notebook ends by publishing its record"
+    (install,) = _tagged(path, "colab-install")
+    assert REPO_URL in _source(install)
+    chapter = path.name[:2]
+    users = [c for c in CHAPTERS if c.name.startswith(chapter) and path.name in c.read_text()]
+    assert users, f"no chapter {chapter}_* runs {path.name}"
+    assert f"file: notebooks/{path.stem}\n" in TOC_TEXT
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -1,0 +1,272 @@
+"""Sweeps over whole notebooks: papermill runs, results read back from the outputs.
+
+A *run notebook* trains one configuration, chosen by its papermill
+`parameters` cell, and ends with `publish_record(record)`, which shows the
+run's `RunRecord` as a JSON output tagged for dlgen. `notebook_sweep`
+executes the notebook with papermill for every configuration and seed of a
+grid, keeps each executed copy (so every run can be opened and read), reads
+the records back from those copies with `read_records`, and caches them in
+the `ResultsCache`, keyed by the notebook's code, the parameters, the data
+fingerprint and the versions of dlgen, Keras and the backend.
+
+Only JSON crosses from the executed notebook to the sweep: nothing is
+unpickled, and a notebook output is never executed.
+"""
+
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import re
+import tempfile
+
+from .experiments import ResultsCache, _versions
+from .training import RunRecord
+
+__all__ = ["RECORD_MIME", "notebook_sweep", "publish_record", "read_records"]
+
+RECORD_MIME = "application/json"
+_TAG = "dlgen_record"
+
+
+def _payload(record):
+    payload = record.to_dict() if isinstance(record, RunRecord) else record
+    if not isinstance(payload, dict):
+        raise TypeError(f"publish_record needs a RunRecord or a dict, got {type(record).__name__}.")
+    try:
+        json.dumps(payload, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"a published record must be JSON-serializable: {e}") from e
+    return payload
+
+
+def publish_record(record, name="run"):
+    """Show a run's record as a notebook output that `read_records` finds.
+
+    Args:
+        record: a `dlgen.RunRecord` (stored with `to_dict`) or a
+            JSON-serializable dict.
+        name: the record's name in the notebook (a notebook may publish
+            several; `notebook_sweep` reads the one named by its `record`
+            argument).
+
+    Returns:
+        The payload (a dict), also shown as the output of the cell.
+
+    Example (the last cell of a run notebook):
+
+    >>> record = dlgen.fit(model, train, val, test, epochs=EPOCHS)  # doctest: +SKIP
+    >>> dlgen.publish_record(record);  # doctest: +SKIP
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"record names must be identifiers, got {name!r}.")
+    payload = _payload(record)
+    from IPython.display import display
+
+    summary = f"dlgen record {name!r}: " + ", ".join(sorted(payload))
+    display({RECORD_MIME: payload, "text/plain": summary}, raw=True, metadata={_TAG: name})
+    return payload
+
+
+def read_records(notebook):
+    """The records a notebook published, `{name: payload}`.
+
+    Args:
+        notebook: path of an executed notebook, or a `nbformat` node.
+
+    Raises:
+        ValueError: if one name was published twice.
+
+    Example:
+
+    >>> from nbformat.v4 import new_code_cell, new_notebook, new_output
+    >>> out = new_output("display_data", data={RECORD_MIME: {"test": {"accuracy": 0.8}}},
+    ...                  metadata={"dlgen_record": "run"})
+    >>> read_records(new_notebook(cells=[new_code_cell("publish", outputs=[out])]))
+    {'run': {'test': {'accuracy': 0.8}}}
+    """
+    import nbformat
+
+    nb = nbformat.read(os.fspath(notebook), as_version=4) if isinstance(notebook, (str, os.PathLike)) else notebook
+    found = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            name = out.get("metadata", {}).get(_TAG)
+            if name is None or RECORD_MIME not in out.get("data", {}):
+                continue
+            if name in found:
+                raise ValueError(f"the notebook published the record {name!r} twice.")
+            data = out["data"][RECORD_MIME]
+            found[name] = json.loads(data) if isinstance(data, str) else data
+    return found
+
+
+def _code_digest(path):
+    import nbformat
+
+    nb = nbformat.read(os.fspath(path), as_version=4)
+    code = "\n# --- cell ---\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "run"
+
+
+def _execute(notebook, out_path, parameters, kernel_name, record, cwd):
+    import papermill
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.stem}.", suffix=".ipynb")
+    os.close(fd)
+    try:
+        papermill.execute_notebook(
+            os.fspath(notebook), tmp, parameters=parameters, kernel_name=kernel_name,
+            progress_bar=False, cwd=os.fspath(cwd),
+            # The kernel's own log lines (start-up notices, shutdown) would land in the
+            # sweeping notebook's output; a failing cell still raises with its traceback.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
+        records = read_records(tmp)
+        if record not in records:
+            raise RuntimeError(
+                f"{notebook} ran with {parameters} but published no record named {record!r} "
+                f"(it published {sorted(records) or 'none'}); end it with dlgen.publish_record(...)."
+            )
+        os.replace(tmp, out_path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    return records[record]
+
+
+@contextlib.contextmanager
+def _quiet_papermill():
+    # papermill warns once per run that it cannot parse a parameter whose default is
+    # computed (e.g. `QUICK = dlgen.is_quick()`); such a parameter can still be set.
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def notebook_sweep(notebook, configs, seeds, *, seed_parameter="SEED", fixed=None, data=None,
+                   output_dir=None, cache=True, record="run", jobs=1, kernel_name=None, progress=True):
+    """Execute a run notebook for every configuration and seed; return the records.
+
+    Args:
+        notebook: path of the run notebook. It must have a cell tagged
+            `parameters` defining every parameter the grid sets, and must
+            call `dlgen.publish_record(record, name=record)`.
+        configs: `{name: {PARAMETER: value}}`; the names label the runs.
+        seeds: integer seeds, passed as the parameter `seed_parameter`.
+        fixed: parameters passed unchanged to every run (e.g. the budget).
+        data: a fingerprint of the data the runs use (part of the cache key).
+        output_dir: where the executed copies go, one per run, named
+            `<notebook>-<config>-seed<seed>.ipynb`; default: the folder
+            `notebooks/` of the results cache.
+        cache: `True` for the default `ResultsCache`, a `ResultsCache`, or
+            `False` to always execute.
+        record: the name of the published record to read.
+        jobs: how many notebooks execute at once (each in its own kernel).
+        kernel_name: the Jupyter kernel (default: the notebook's own).
+        progress: show a progress bar.
+
+    Returns:
+        A list of `RunRecord` objects, configurations in the given order, then seeds,
+        with `name` and `seed` set, and `extra["notebook"]` the executed copy
+        (absent for a record served from the cache whose copy is gone).
+
+    Raises:
+        ValueError: a parameter the notebook does not define (the message
+            lists those it does), an empty grid, or a bad seed or `jobs`.
+        papermill.PapermillExecutionError: a run failed; its executed copy
+            is not kept and nothing is cached for it.
+
+    Example (chapter 14):
+
+    >>> configs = {"narrow": {"UNITS": 64}, "wide, dropout": {"UNITS": 512, "DROPOUT": 0.5}}
+    >>> records = notebook_sweep("14a_one_run.ipynb", configs, seeds=[0, 1], jobs=2)  # doctest: +SKIP
+    >>> dlgen.records_frame(records).groupby("name")["val_accuracy"].mean()  # doctest: +SKIP
+    """
+    import papermill
+
+    from ._checks import check_int
+
+    notebook = pathlib.Path(notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"no run notebook at {notebook}.")
+    if not isinstance(configs, dict) or not configs:
+        raise ValueError("configs must be a non-empty dict {name: {PARAMETER: value}}.")
+    seeds = [check_int("each seed", s, 0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must be a non-empty list of non-negative integers, got [].")
+    jobs = check_int("jobs", jobs, 1)
+    fixed = dict(fixed or {})
+    with _quiet_papermill():
+        known = set(papermill.inspect_notebook(os.fspath(notebook)))
+    for name, cfg in [("fixed", fixed)] + list(configs.items()):
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f"configuration {name!r} sets {unknown}, which {notebook.name} does not define; "
+                             f"its parameters are {sorted(known)}.")
+    if seed_parameter not in known:
+        raise ValueError(f"{notebook.name} has no parameter {seed_parameter!r}; its parameters are {sorted(known)}.")
+    if cache is True:
+        cache = ResultsCache()
+    out_dir = pathlib.Path(output_dir) if output_dir is not None else (
+        (cache.directory if cache else pathlib.Path(tempfile.gettempdir()) / "dlgen") / "notebooks")
+    base = {"notebook": notebook.name, "code": _code_digest(notebook), "data": data, "record": record,
+            **_versions()}
+
+    jobs_list = []
+    for name, cfg in configs.items():
+        for seed in seeds:
+            params = {**fixed, **cfg, seed_parameter: seed}
+            key = cache.key({**base, "parameters": params}) if cache else None
+            out = out_dir / f"{notebook.stem}-{_slug(name)}-seed{seed}.ipynb"
+            jobs_list.append((name, seed, params, key, out))
+
+    def one(job):
+        name, seed, params, key, out = job
+        stored = cache.get(key) if cache else None
+        if stored is None:
+            stored = _execute(notebook, out, params, kernel_name, record, notebook.parent)
+            if cache:
+                cache.put(key, stored)
+        rec = RunRecord.from_dict(stored)
+        rec.name, rec.seed = name, seed
+        if out.exists():
+            rec.extra = {**rec.extra, "notebook": os.fspath(out)}
+        return rec
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs_list), desc=notebook.stem, leave=False)
+    try:
+        with _quiet_papermill(), concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(one, job) for job in jobs_list]
+            records = []
+            try:
+                for f in futures:
+                    records.append(f.result())
+                    if bar is not None:
+                        bar.update(1)
+            except BaseException:
+                # A failed or interrupted run stops the sweep: runs not yet started are
+                # dropped; finished ones are already in the cache.
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return records
