@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going
 NOTEBOOKS := $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit notebooks book-quick bench lab strip clean
+.PHONY: help venv book test unit notebooks book-quick site-check bench lab strip clean
 
 help:
 	@echo "make book    execute every chapter (full budget) and build the HTML book into _build/html/"
-	@echo "make test    unit tests, every chapter in quick mode under nbval, quick book build with -W"
+	@echo "make test    unit tests, every chapter in quick mode under nbval, quick book build with -W,"
+	@echo "             then the built site checked: links, and pages rendered in headless Chromium"
 	@echo "make bench   time and measure memory of each chapter, quick and full, from a cold cache"
 	@echo "make lab     open the chapters in JupyterLab"
 	@echo "make strip   remove outputs from the notebooks before committing"
@@ -35,10 +36,10 @@ _build/.dlgen-stamp: $(wildcard dlgen/*.py)
 	rm -rf _build/.jupyter_cache _build/quick/_build/.jupyter_cache
 	mkdir -p _build && touch $@
 
-test: unit notebooks book-quick
+test: unit notebooks book-quick site-check
 
 unit: $(STAMP)
-	$(PY) -m pytest tests dlgen -q -p no:cacheprovider
+	$(PY) -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site
 
 # Every cell of every chapter runs; claim-check cells fail the run if a claim
 # stops holding. Two notebooks run at a time (a chapter's small models keep
@@ -53,6 +54,12 @@ notebooks: $(STAMP)
 # cache, filled by the nbval run) and fails on any Sphinx warning.
 book-quick: $(STAMP) _build/.dlgen-stamp
 	DLGEN_QUICK=1 $(JB) build . --path-output _build/quick $(BOOK_FLAGS)
+
+# The quick build as a reader sees it: every internal link resolves, and headless
+# Chromium renders the home page and a chapter (screenshots in _build/screenshots/).
+# Without Chromium the browser checks are skipped with a message.
+site-check: $(STAMP)
+	BOOK_HTML=_build/quick/_build/html $(PY) -m pytest tests/site -q -p no:cacheprovider -rs -s
 
 bench: $(STAMP)
 	$(PY) -m dlgen.bench $(NOTEBOOKS)

@@ -49,6 +49,16 @@ from .metrics import (  # noqa: E402
 from .models import build_cnn, build_mlp  # noqa: E402
 from .nbsweep import notebook_sweep, publish_record, read_records  # noqa: E402
 from .notebook import glue  # noqa: E402
+from .outlook import (  # noqa: E402
+    FASHION_MNIST_GROUPS,
+    SHIFTS,
+    build_multitask_mlp,
+    coarse_labels,
+    fit_multitask,
+    plot_confusion,
+    saliency,
+    shift_images,
+)
 from .plots import plot_history, plot_images, plot_reliability, plot_sweep  # noqa: E402
 from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
 from .schedules import SCHEDULES, OneCycle, make_schedule, schedule_values  # noqa: E402
@@ -128,6 +138,14 @@ __all__ = [
     "notebook_sweep",
     "publish_record",
     "read_records",
+    "FASHION_MNIST_GROUPS",
+    "SHIFTS",
+    "build_multitask_mlp",
+    "coarse_labels",
+    "fit_multitask",
+    "plot_confusion",
+    "saliency",
+    "shift_images",
     "plot_history",
     "plot_images",
     "plot_reliability",
