@@ -125,7 +125,10 @@ def _execute(notebook, out_path, parameters, kernel_name, record, cwd):
     try:
         papermill.execute_notebook(
             os.fspath(notebook), tmp, parameters=parameters, kernel_name=kernel_name,
-            progress_bar=False, cwd=os.fspath(cwd),
+            progress_bar=False,
+            # The kernel starts in `cwd`. papermill's own `cwd=` would chdir this whole
+            # process, which is not safe while other threads start kernels.
+            resources={"metadata": {"path": os.fspath(cwd)}},
             # The kernel's own log lines (start-up notices, shutdown) would land in the
             # sweeping notebook's output; a failing cell still raises with its traceback.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
@@ -220,7 +223,8 @@ def notebook_sweep(notebook, configs, seeds, *, seed_parameter="SEED", fixed=Non
         raise ValueError(f"{notebook.name} has no parameter {seed_parameter!r}; its parameters are {sorted(known)}.")
     if cache is True:
         cache = ResultsCache()
-    out_dir = pathlib.Path(output_dir) if output_dir is not None else (
+    notebook = notebook.resolve()
+    out_dir = pathlib.Path(output_dir).resolve() if output_dir is not None else (
         (cache.directory if cache else pathlib.Path(tempfile.gettempdir()) / "dlgen") / "notebooks")
     base = {"notebook": notebook.name, "code": _code_digest(notebook), "data": data, "record": record,
             **_versions()}

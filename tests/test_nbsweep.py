@@ -1,6 +1,7 @@
 """dlgen.nbsweep: papermill sweeps over a run notebook, records read back from its outputs."""
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -19,7 +20,8 @@ RUN_SOURCE = [
     ("history = {'loss': [1.0, 0.5 * SCALE], 'val_loss': [1.2, 0.7], 'accuracy': [0.5, 0.8], "
      "'val_accuracy': [0.4, 0.6 + SEED / 100]}\n"
      "payload = {'history': history, 'test': {'accuracy': 0.5 + SCALE / 10}, 'seconds': 0.1, 'params': 3, "
-     "'config': {'scale': SCALE}, 'name': '', 'seed': SEED, 'train_eval': {}, 'extra': {'tag': 'x'}}", []),
+     "'config': {'scale': SCALE}, 'name': '', 'seed': SEED, 'train_eval': {}, 'extra': {'tag': 'x'}}\n"
+     "import os\npayload['extra']['cwd'] = os.getcwd()", []),
     ("if PUBLISH:\n    dlgen.publish_record(payload)", []),
 ]
 
@@ -82,7 +84,11 @@ def test_publish_record_shows_a_runrecord_as_json(capsys, monkeypatch):
 def test_notebook_sweep_runs_each_config_and_seed_then_serves_the_cache(run_notebook, tmp_path, monkeypatch):
     out = tmp_path / "executed"
     configs = {"small": {"SCALE": 1.0}, "large": {"SCALE": 2.0}}
+    here = os.getcwd()
     records = dlgen.notebook_sweep(run_notebook, configs, [0, 3], output_dir=out, jobs=2, progress=False)
+    # Each kernel ran in the notebook's folder; this process's working directory did not move.
+    assert os.getcwd() == here
+    assert {r.extra.pop("cwd") for r in records} == {str(run_notebook.parent)}
     assert [(r.name, r.seed) for r in records] == [("small", 0), ("small", 3), ("large", 0), ("large", 3)]
     assert [r.test["accuracy"] for r in records] == pytest.approx([0.6, 0.6, 0.7, 0.7])
     assert [r.final("val_accuracy") for r in records] == pytest.approx([0.6, 0.63, 0.6, 0.63])
