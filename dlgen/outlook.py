@@ -29,7 +29,7 @@ FASHION_MNIST_GROUPS = {
     "footwear": (5, 7, 9),              # sandal, sneaker, ankle boot
     "bags": (8,),
 }
-"""Coarse groups of the ten Fashion-MNIST classes, `{group: class indices}`."""
+"""Coarse groups of the ten Fashion-MNIST classes, each group name mapped to its class indices."""
 
 SHIFTS = ("invert", "noise", "rotate")
 """Domain shifts that `shift_images` applies."""
@@ -79,7 +79,7 @@ def build_multitask_mlp(input_shape=(28, 28, 1), heads=None, depth=2, units=256,
         name: model name.
 
     Returns:
-        An uncompiled `keras.Model` whose outputs are a dict `{task: logits}`.
+        An uncompiled `keras.Model` whose output is a dict of logits, one entry per task.
 
     Example:
 
