@@ -72,6 +72,7 @@ from .surfaces import (  # noqa: E402
     trajectory,
 )
 from .training import OPTIMIZERS, RunRecord, fit, make_optimizer  # noqa: E402
+from .verdicts import VERDICT_WORDS, VerdictTable  # noqa: E402
 from .transfer import (  # noqa: E402
     TRANSFER_MODES,
     cached_weights,
@@ -138,6 +139,8 @@ __all__ = [
     "notebook_sweep",
     "publish_record",
     "read_records",
+    "VERDICT_WORDS",
+    "VerdictTable",
     "FASHION_MNIST_GROUPS",
     "SHIFTS",
     "build_multitask_mlp",
