@@ -122,3 +122,15 @@ def test_packaging_floors_and_pins():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_claims_page_pastes_every_computed_verdict_table():
+    claims = (ROOT / "book" / "claims.md").read_text()
+    for path in CHAPTERS:
+        text = path.read_text()
+        linked = f"{{doc}}`../notebooks/{path.stem}`" in claims
+        assert linked, f"book/claims.md does not link {path.stem}"
+        if "dlgen.VerdictTable(" in text:
+            # computed verdicts: glued by the chapter, shown in it, pasted on the claims page
+            assert "verdicts.glue(" in text and "```{glue} verdicts" in text, path.name
+            assert f":doc: ../notebooks/{path.name}" in claims, f"book/claims.md does not paste {path.name}"
