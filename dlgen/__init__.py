@@ -41,6 +41,8 @@ from .experiments import (  # noqa: E402
 )
 from .lr_finder import LRRangeTest, lr_range_test, suggest_learning_rate  # noqa: E402
 from .metrics import (  # noqa: E402
+    accuracy,
+    predict_correct,
     exact_match,
     expected_calibration_error,
     multilabel_report,
@@ -129,6 +131,8 @@ __all__ = [
     "LRRangeTest",
     "lr_range_test",
     "suggest_learning_rate",
+    "accuracy",
+    "predict_correct",
     "exact_match",
     "expected_calibration_error",
     "multilabel_report",

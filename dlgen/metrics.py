@@ -9,11 +9,51 @@ import pandas as pd
 from ._checks import check_int
 
 __all__ = [
+    "accuracy",
+    "predict_correct",
     "reliability",
     "expected_calibration_error",
     "multilabel_report",
     "exact_match",
 ]
+
+
+def predict_correct(model, x, y, batch_size=None):
+    """Whether `model` classifies each example right (its largest output is the label).
+
+    Args:
+        model: a classifier returning logits or probabilities, one column per class.
+        x: inputs, as the model takes them.
+        y: integer labels.
+        batch_size: prediction batch size (default: Keras's).
+
+    Returns:
+        A boolean array, one entry per example.
+
+    Example:
+
+    >>> from dlgen.models import build_mlp
+    >>> m = build_mlp((2,), 2, depth=0)
+    >>> predict_correct(m, np.zeros((3, 2), "float32"), np.array([0, 0, 0])).shape
+    (3,)
+    """
+    y = np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}.")
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).argmax(axis=1) == y
+
+
+def accuracy(model, x, y, batch_size=None):
+    """Share of the examples that `model` classifies right (see `predict_correct`).
+
+    Example:
+
+    >>> from dlgen.models import build_mlp
+    >>> m = build_mlp((2,), 2, depth=0)
+    >>> 0.0 <= accuracy(m, np.ones((4, 2), "float32"), np.array([0, 1, 0, 1])) <= 1.0
+    True
+    """
+    return float(np.mean(predict_correct(model, x, y, batch_size)))
 
 
 def _check_probs(probs, y):
