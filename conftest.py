@@ -1,6 +1,39 @@
 """Pytest configuration shared by the unit tests and the doctests in dlgen/."""
 
+import importlib.util
+
 import pytest
+
+# Doctests of functions that need TensorFlow whatever the Keras backend.
+TENSORFLOW_ONLY = {"dlgen.augment.augmentation_pipeline"}
+
+
+def _running_notebooks(config):
+    return bool(config.getoption("nbval", False) or config.getoption("nbval_lax", False))
+
+
+def pytest_configure(config):
+    # The CPU is split into two devices before anything computes, so that the
+    # data-parallel tests and doctests (dlgen.distribute) run on this machine.
+    # Backends fix their devices when they start; nbval runs of the chapters
+    # execute in their own kernels and need nothing here.
+    if _running_notebooks(config):
+        return
+    import keras
+
+    if keras.backend.backend() in ("tensorflow", "jax"):
+        import dlgen
+
+        dlgen.split_cpu(2)
+
+
+def pytest_collection_modifyitems(config, items):
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs TensorFlow (pip install tensorflow-cpu)")
+    for item in items:
+        if item.name in TENSORFLOW_ONLY:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ from .data import (  # noqa: E402
     train_val_subsets,
 )
 from .diagnose import REMEDIES, THRESHOLDS, VERDICTS, Diagnosis, diagnose  # noqa: E402
+from .distribute import DISTRIBUTIONS, data_parallel, replicas, split_cpu  # noqa: E402
 from .experiments import (  # noqa: E402
     ResultsCache,
     default_cache_dir,
@@ -119,6 +120,10 @@ __all__ = [
     "VERDICTS",
     "Diagnosis",
     "diagnose",
+    "DISTRIBUTIONS",
+    "data_parallel",
+    "replicas",
+    "split_cpu",
     "ResultsCache",
     "default_cache_dir",
     "fingerprint",

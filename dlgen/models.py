@@ -55,7 +55,10 @@ def _hidden_block(x, units, activation, kernel_initializer, batch_norm, dropout,
         name=f"dense_{i}",
     )(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
+        # "synchronized": in data-parallel training, statistics over the global
+        # batch rather than each replica's share (TensorFlow; JAX's data-parallel
+        # programs compute over the global batch anyway).
+        x = keras.layers.BatchNormalization(synchronized=batch_norm == "synchronized", name=f"bn_{i}")(x)
     x = keras.layers.Activation(activation, name=f"act_{i}")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
@@ -91,7 +94,9 @@ def build_mlp(
         kernel_initializer: any Keras initializer (name or instance); an
             unseeded instance is copied for each layer, so layers do not
             share their initial weights.
-        batch_norm: add BatchNormalization before each activation.
+        batch_norm: add BatchNormalization before each activation; `True`,
+            or `"synchronized"` for statistics over the global batch in
+            data-parallel training (see `dlgen.fit`'s `distribution`).
         dropout: dropout rate after each hidden layer, in [0, 1).
         input_dropout: dropout rate on the flattened input, in [0, 1).
         l1, l2: weight penalties on every Dense kernel.
@@ -112,6 +117,8 @@ def build_mlp(
     check_int("num_classes", num_classes, 1)
     check_int("depth", depth, 0)
     check_int("units", units, 1)
+    if batch_norm not in (False, True, "synchronized"):
+        raise ValueError(f"batch_norm must be False, True or 'synchronized', got {batch_norm!r}.")
     dropout = _check_rate(dropout)
     input_dropout = _check_rate(input_dropout)
     reg = _regularizer(l1, l2)

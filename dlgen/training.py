@@ -9,6 +9,7 @@ import pandas as pd
 
 from ._checks import check_int
 from .callbacks import EpochTimer
+from .distribute import replicas, resolve, scope
 
 __all__ = ["OPTIMIZERS", "RunRecord", "fit", "make_optimizer"]
 
@@ -251,6 +252,7 @@ def fit(
     config=None,
     seed=None,
     evaluate_train=True,
+    distribution=None,
 ):
     """Compile `model`, train it, evaluate it, and return a `RunRecord`.
 
@@ -273,6 +275,13 @@ def fit(
         seed: stored in the record (seeding is `dlgen.set_seed`'s job).
         evaluate_train: after training, also evaluate on the training set in
             inference mode (stored as `RunRecord.train_eval`).
+        distribution: train data-parallel on the backend's engine (see
+            `dlgen.distribute`), `"data_parallel"` (this machine's devices),
+            `"multi_worker"` (several machines), or a `tf.distribute.Strategy`
+            / `keras.distribution.DataParallel`. `batch_size` is then the
+            global batch, shared by the replicas. A copy of `model` is
+            trained in the engine's scope and its weights are copied back
+            into `model`. `None` (the default) trains on one device.
 
     Returns:
         A `RunRecord`.
@@ -301,32 +310,54 @@ def fit(
                 f"but the model expects {expected}."
             )
 
-    opt = _optimizer(optimizer, learning_rate)
-    model.compile(optimizer=opt, loss=loss or _default_loss(model), metrics=list(metrics))
-    start = time.perf_counter()
-    h = model.fit(
-        train[0],
-        train[1],
-        validation_data=validation,
-        epochs=int(epochs),
-        batch_size=int(batch_size),
-        # Evaluation results do not depend on the batch size; larger batches
-        # mean fewer steps and less per-step overhead.
-        validation_batch_size=max(int(batch_size), 256),
-        callbacks=[EpochTimer(), *callbacks],
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
-    history = pd.DataFrame(h.history)
-    history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
+    engine = resolve(distribution)
+    with scope(engine):
+        if engine is None:
+            work = model
+        else:
+            # Variables must be created in the engine's scope to be mirrored or sharded.
+            try:
+                work = keras.models.clone_model(model)
+            except Exception as err:
+                raise ValueError(
+                    "distribution needs a Sequential or functional model (one that "
+                    f"keras.models.clone_model can copy); {model.name!r} cannot be copied: {err}"
+                ) from err
+            work.set_weights(model.get_weights())
+            if isinstance(optimizer, keras.optimizers.Optimizer):
+                optimizer = optimizer.__class__.from_config(optimizer.get_config())
+        opt = _optimizer(optimizer, learning_rate)
+        work.compile(optimizer=opt, loss=loss or _default_loss(model), metrics=list(metrics))
+        start = time.perf_counter()
+        h = work.fit(
+            train[0],
+            train[1],
+            validation_data=validation,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            # Evaluation results do not depend on the batch size; larger batches
+            # mean fewer steps and less per-step overhead.
+            validation_batch_size=max(int(batch_size), 256),
+            callbacks=[EpochTimer(), *callbacks],
+            verbose=verbose,
+        )
+        seconds = time.perf_counter() - start
+        history = pd.DataFrame(h.history)
+        history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
 
-    def evaluate(data):
-        out = model.evaluate(data[0], data[1], batch_size=max(int(batch_size), 256),
-                             verbose=0, return_dict=True)
-        return {k: float(v) for k, v in out.items()}
+        def evaluate(data):
+            out = work.evaluate(data[0], data[1], batch_size=max(int(batch_size), 256),
+                                verbose=0, return_dict=True)
+            return {k: float(v) for k, v in out.items()}
 
-    test_metrics = evaluate(test) if test is not None else {}
-    train_metrics = evaluate(train) if evaluate_train and epochs > 0 else {}
+        test_metrics = evaluate(test) if test is not None else {}
+        train_metrics = evaluate(train) if evaluate_train and epochs > 0 else {}
+    if work is not model:
+        # The caller's model gets the trained weights, compiled as it would be
+        # without a distribution (with its own optimizer) so that it can evaluate.
+        model.set_weights(work.get_weights())
+        model.compile(optimizer=opt.__class__.from_config(opt.get_config()),
+                      loss=loss or _default_loss(model), metrics=list(metrics))
     settings = {
         "model": model.name,
         "epochs": int(epochs),
@@ -334,6 +365,7 @@ def fit(
         "optimizer": opt.__class__.__name__,
         "learning_rate": _as_written(opt.learning_rate),
         "train_size": int(len(train[0])),
+        **({"replicas": replicas(engine)} if engine is not None else {}),
         **(config or {}),
     }
     return RunRecord(
