@@ -134,3 +134,21 @@ def test_claims_page_pastes_every_computed_verdict_table():
             # computed verdicts: glued by the chapter, shown in it, pasted on the claims page
             assert "verdicts.glue(" in text and "```{glue} verdicts" in text, path.name
             assert f":doc: ../notebooks/{path.name}" in claims, f"book/claims.md does not paste {path.name}"
+
+
+# The numbered sections of the source essay's sections 3 (the techniques) and 4
+# (the case studies), as its headings number them (../shared/seed/, "3.1 模型初始化"
+# to "4.3.6 使用增量学习").
+ESSAY_SECTIONS = ([f"3.{i}" for i in range(1, 12)] + [f"4.1.{i}" for i in range(1, 8)]
+                  + [f"4.2.{i}" for i in range(1, 8)] + [f"4.3.{i}" for i in range(1, 7)])
+
+
+def test_every_numbered_claim_of_the_essay_gets_a_computed_verdict():
+    covered = set()
+    for path in CHAPTERS:
+        for cell in _cells(path):
+            if cell["cell_type"] == "code":
+                for sections in re.findall(r'verdicts\.add\(\s*"([^"]+)"', _source(cell)):
+                    covered.update(s.strip() for s in sections.split(","))
+    missing = [s for s in ESSAY_SECTIONS if s not in covered]
+    assert not missing, f"essay sections without a verdict: {missing}"
