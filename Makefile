@@ -7,13 +7,15 @@ STAMP := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going
 NOTEBOOKS := $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv book test unit notebooks book-quick site-check bench lab strip clean
+.PHONY: help venv book test unit notebooks book-quick site-check bench lab strip clean backends floor
 
 help:
 	@echo "make book    execute every chapter (full budget) and build the HTML book into _build/html/"
 	@echo "make test    unit tests, every chapter in quick mode under nbval, quick book build with -W,"
 	@echo "             then the built site checked: links, and pages rendered in headless Chromium"
 	@echo "make bench   time and measure memory of each chapter, quick and full, from a cold cache"
+	@echo "make backends  unit tests under every Keras backend (TensorFlow, JAX, PyTorch), chapters under JAX"
+	@echo "make floor   unit tests and two chapters with the oldest TensorFlow and Keras that pyproject.toml admits"
 	@echo "make lab     open the chapters in JupyterLab"
 	@echo "make strip   remove outputs from the notebooks before committing"
 
@@ -60,6 +62,50 @@ book-quick: $(STAMP) _build/.dlgen-stamp
 # Without Chromium the browser checks are skipped with a message.
 site-check: $(STAMP)
 	BOOK_HTML=_build/quick/_build/html $(PY) -m pytest tests/site -q -p no:cacheprovider -rs -s
+
+# Every Keras backend. JAX and PyTorch get environments of their own
+# (.venv-jax, .venv-torch: the "jax" and "torch" extras, CPU builds); dlgen's
+# unit tests and doctests run under each, then BACKEND_CHAPTERS execute in quick
+# mode under JAX with their claim checks. BACKENDS=jax limits the matrix.
+BACKENDS ?= tensorflow jax torch
+BACKEND_CHAPTERS ?= notebooks/04_optimizers.ipynb notebooks/06_dropout.ipynb \
+	notebooks/11_overfitting.ipynb notebooks/16_data_parallel.ipynb
+
+.venv-%/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet -e ".[$*,book,test]"
+	touch $@
+
+backends: $(STAMP) $(foreach b,$(filter-out tensorflow,$(BACKENDS)),.venv-$(b)/.installed)
+	@for b in $(BACKENDS); do \
+		py=$(PY); [ $$b = tensorflow ] || py=.venv-$$b/bin/python; \
+		echo "== dlgen's unit tests and doctests, KERAS_BACKEND=$$b"; \
+		KERAS_BACKEND=$$b $$py -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site || exit 1; \
+	done
+ifneq (,$(filter jax,$(BACKENDS)))
+	@echo "== chapters in quick mode, KERAS_BACKEND=jax"
+	KERAS_BACKEND=jax DLGEN_QUICK=1 DLGEN_CACHE=$(CURDIR)/_build/.dlgen-cache-jax .venv-jax/bin/python -m pytest \
+		--nbval-lax $(BACKEND_CHAPTERS) -q -p no:cacheprovider -o addopts="" -o testpaths=notebooks
+endif
+
+# The oldest versions pyproject.toml admits: every floor pinned to its release
+# series (.ci/floor_constraints.py: tensorflow-cpu>=2.16 -> 2.16.*), installed in
+# .venv-floor; dlgen's unit tests, then FLOOR_CHAPTERS in quick mode.
+FLOOR_CHAPTERS ?= notebooks/02_backprop.ipynb notebooks/06_dropout.ipynb
+
+.venv-floor/.installed: pyproject.toml .ci/floor_constraints.py $(STAMP)
+	$(PYTHON) -m venv .venv-floor
+	.venv-floor/bin/python -m pip install --quiet --upgrade pip
+	$(PY) .ci/floor_constraints.py cpu > .venv-floor/constraints.txt
+	.venv-floor/bin/python -m pip install --quiet -c .venv-floor/constraints.txt -e ".[cpu,book,test]"
+	touch $@
+
+floor: .venv-floor/.installed
+	@.venv-floor/bin/python -c "import importlib.metadata as m; print('floor versions:', ', '.join(f'{p} {m.version(p)}' for p in ['tensorflow-cpu', 'keras', 'numpy', 'pandas', 'matplotlib', 'scikit-learn']))"
+	.venv-floor/bin/python -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site
+	DLGEN_QUICK=1 DLGEN_CACHE=$(CURDIR)/_build/.dlgen-cache-floor .venv-floor/bin/python -m pytest \
+		--nbval-lax $(FLOOR_CHAPTERS) -q -p no:cacheprovider -o addopts="" -o testpaths=notebooks
 
 bench: $(STAMP)
 	$(PY) -m dlgen.bench $(NOTEBOOKS)

@@ -6,6 +6,8 @@ import pytest
 
 # Doctests of functions that need TensorFlow whatever the Keras backend.
 TENSORFLOW_ONLY = {"dlgen.augment.augmentation_pipeline"}
+# Doctests of data-parallel training, which dlgen offers on TensorFlow and JAX.
+DATA_PARALLEL = {"dlgen.distribute.data_parallel", "dlgen.distribute.split_cpu"}
 
 
 def _running_notebooks(config):
@@ -28,12 +30,17 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if importlib.util.find_spec("tensorflow") is not None:
-        return
-    skip = pytest.mark.skip(reason="needs TensorFlow (pip install tensorflow-cpu)")
+    skips = {}
+    if importlib.util.find_spec("tensorflow") is None:
+        skips.update(dict.fromkeys(TENSORFLOW_ONLY, "needs TensorFlow (pip install tensorflow-cpu)"))
+    if not _running_notebooks(config):
+        import keras
+
+        if keras.backend.backend() not in ("tensorflow", "jax"):
+            skips.update(dict.fromkeys(DATA_PARALLEL, "data-parallel training needs TensorFlow or JAX"))
     for item in items:
-        if item.name in TENSORFLOW_ONLY:
-            item.add_marker(skip)
+        if item.name in skips:
+            item.add_marker(pytest.mark.skip(reason=skips[item.name]))
 
 
 @pytest.fixture(autouse=True)

@@ -228,7 +228,7 @@ def saliency(model, x, class_index=None):
     >>> from dlgen.models import build_mlp
     >>> m = build_mlp((3,), 2, depth=0)
     >>> g, c = saliency(m, np.ones((2, 3), "float32"), class_index=1)
-    >>> np.allclose(g[0], np.asarray(m.layers[-1].kernel)[:, 1]), c.tolist()
+    >>> np.allclose(g[0], m.layers[-1].get_weights()[0][:, 1]), c.tolist()
     (True, [1, 1])
     """
     x = np.asarray(x, dtype="float32")

@@ -81,7 +81,7 @@ def cached_weights(model, key, train, cache_dir=None):
     >>> cached_weights(build_mlp((3,), 2, depth=0), {"demo": 1}, train, folder)
     False
     >>> again = build_mlp((3,), 2, depth=0)
-    >>> cached_weights(again, {"demo": 1}, train, folder), float(np.asarray(again.layers[-1].kernel).min())
+    >>> cached_weights(again, {"demo": 1}, train, folder), float(again.layers[-1].get_weights()[0].min())
     (True, 1.0)
     """
     path = weights_path(key, cache_dir)

@@ -1,6 +1,7 @@
 """dlgen.outlook: coarse labels, multi-task models, domain shifts, saliency, confusion plots."""
 
 import matplotlib.pyplot as plt
+import keras
 import numpy as np
 import pytest
 
@@ -57,9 +58,9 @@ def test_saliency_of_a_linear_model_is_its_weight_column():
     dlgen.set_seed(0)
     model = dlgen.build_mlp((4,), 3, depth=0)
     x = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
-    kernel = np.asarray(model.layers[-1].kernel)
+    kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel)
     grads, classes = dlgen.saliency(model, x)
-    predicted = np.asarray(model(x)).argmax(axis=1)
+    predicted = keras.ops.convert_to_numpy(model(x)).argmax(axis=1)
     assert classes.tolist() == predicted.tolist()
     assert np.allclose(grads, kernel[:, classes].T, atol=1e-6)
     grads2, _ = dlgen.saliency(model, x, class_index=[0, 1, 2, 0, 1])
