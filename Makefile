@@ -13,7 +13,8 @@ help:
 	@echo "make book    execute every chapter (full budget) and build the HTML book into _build/html/"
 	@echo "make test    unit tests, every chapter in quick mode under nbval, quick book build with -W,"
 	@echo "             then the built site checked: links, and pages rendered in headless Chromium"
-	@echo "make bench   time and measure memory of each chapter, quick and full, from a cold cache"
+	@echo "make bench   dlgen.fit against plain model.fit, then time and peak memory of each chapter,"
+	@echo "             quick and full, from a cold cache"
 	@echo "make backends  unit tests under every Keras backend (TensorFlow, JAX, PyTorch), chapters under JAX"
 	@echo "make floor   unit tests and two chapters with the oldest TensorFlow and Keras that pyproject.toml admits"
 	@echo "make lab     open the chapters in JupyterLab"
@@ -108,7 +109,7 @@ floor: .venv-floor/.installed
 		--nbval-lax $(FLOOR_CHAPTERS) -q -p no:cacheprovider -o addopts="" -o testpaths=notebooks
 
 bench: $(STAMP)
-	$(PY) -m dlgen.bench $(NOTEBOOKS)
+	$(PY) -m dlgen.bench --overhead $(NOTEBOOKS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -4,12 +4,17 @@ Usage::
 
     python -m dlgen.bench notebooks/06_dropout.ipynb [more.ipynb ...]
         [--modes quick,full] [--warm] [--csv _build/bench.csv]
+    python -m dlgen.bench --overhead [--repeats 5]
 
 Each chapter runs under papermill in a fresh process, with a fresh, empty
 results cache (a cold run), once per mode. Peak memory is the largest
 resident set of the kernel process. With `--warm`, each chapter also runs a
 second time on the cache the cold run filled, which shows what the results
-cache saves. Figures are printed, never asserted.
+cache saves. With `--overhead`, the same model is trained on the same data
+with a plain `model.compile` / `model.fit` / `model.evaluate` and with
+`dlgen.fit` (which does the same work and builds its record), alternately,
+and the medians are compared: what dlgen costs on top of Keras. Figures are
+printed, never asserted.
 """
 
 import argparse
@@ -53,9 +58,60 @@ def _run_child(path, mode, cache_dir):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def overhead(repeats=5, epochs=5, train_size=5000, seed=0):
+    """Median seconds of plain Keras and of `dlgen.fit` on the same work.
+
+    Both compile an MLP (2 x 256 units), train it for `epochs` epochs on
+    `train_size` Fashion-MNIST images with validation after each epoch, and
+    evaluate it on the test set and the training set. Runs alternate, so that
+    a slow spell of the machine hits both.
+
+    Returns:
+        A dict with `keras_s`, `dlgen_s` (medians) and `overhead` (a fraction).
+    """
+    import statistics
+
+    import keras
+    import numpy as np
+
+    from .config import set_seed
+    from .data import load_fashion_mnist, to_model_input, train_val_subsets
+    from .models import build_mlp
+    from .training import fit
+
+    (x_pool, y_pool), (x_test, y_test) = load_fashion_mnist()
+    (x_tr, y_tr), (x_va, y_va), _ = train_val_subsets(x_pool, y_pool, train_size // 10, 100, seed=seed)
+    train, val, test = (to_model_input(x_tr), y_tr), (to_model_input(x_va), y_va), (to_model_input(x_test), y_test)
+
+    def plain():
+        model = build_mlp()
+        model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        model.fit(*train, validation_data=val, epochs=epochs, batch_size=128, validation_batch_size=256, verbose=0)
+        model.evaluate(*test, batch_size=256, verbose=0)
+        model.evaluate(*train, batch_size=256, verbose=0)
+
+    def with_dlgen():
+        fit(build_mlp(), train, validation=val, test=test, epochs=epochs, batch_size=128)
+
+    times = {"keras": [], "dlgen": []}
+    for _ in range(repeats + 1):  # the first round warms up both paths, and is dropped
+        for name, fn in (("keras", plain), ("dlgen", with_dlgen)):
+            set_seed(seed)
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    keras_s, dlgen_s = (statistics.median(times[k][1:]) for k in ("keras", "dlgen"))
+    return {"keras_s": keras_s, "dlgen_s": dlgen_s, "overhead": dlgen_s / keras_s - 1,
+            "spread": float(np.std(times["keras"][1:]) / keras_s)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m dlgen.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("notebooks", nargs="*")
+    parser.add_argument("--overhead", action="store_true",
+                        help="time dlgen.fit against plain model.fit on the same work")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--modes", default="quick,full")
     parser.add_argument("--warm", action="store_true", help="also time a rerun on a filled cache")
     parser.add_argument("--csv", default="_build/bench.csv")
@@ -64,6 +120,17 @@ def main(argv=None):
     if args.one:  # child process: run one notebook, print JSON
         print(json.dumps(_run_here(args.notebooks[0], args.notebooks[1])))
         return 0
+    if args.overhead:
+        if args.repeats < 1:
+            parser.error(f"--repeats must be at least 1, got {args.repeats}")
+        res = overhead(repeats=args.repeats)
+        print(f"plain Keras {res['keras_s']:.2f} s, dlgen.fit {res['dlgen_s']:.2f} s (medians of "
+              f"{args.repeats}): dlgen's overhead {100 * res['overhead']:+.1f}% "
+              f"(run-to-run spread of plain Keras {100 * res['spread']:.1f}%; machine: {os.cpu_count()} CPUs)")
+        if not args.notebooks:
+            return 0
+    if not args.notebooks:
+        parser.error("give notebooks to time, or --overhead")
     modes = [m.strip() for m in args.modes.split(",")]
     bad = [m for m in modes if m not in ("quick", "full")]
     if bad:

@@ -35,3 +35,19 @@ def test_bench_reports_a_failing_notebook(tmp_path):
 def test_bench_rejects_unknown_modes(tmp_path):
     with pytest.raises(SystemExit):
         bench.main(["x.ipynb", "--modes", "fast"])
+
+
+def test_overhead_times_plain_keras_and_dlgen_on_the_same_work():
+    res = bench.overhead(repeats=1, epochs=1, train_size=200)
+    assert set(res) == {"keras_s", "dlgen_s", "overhead", "spread"}
+    assert res["keras_s"] > 0 and res["dlgen_s"] > 0
+    assert res["overhead"] == pytest.approx(res["dlgen_s"] / res["keras_s"] - 1)
+
+
+def test_bench_needs_notebooks_or_overhead(capsys):
+    with pytest.raises(SystemExit):
+        bench.main([])
+    assert "give notebooks to time, or --overhead" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--overhead", "--repeats", "0"])
+    assert "--repeats must be at least 1, got 0" in capsys.readouterr().err
