@@ -133,7 +133,7 @@ def saddle():
     return Surface("saddle", f, grad, (0.0, 1.0), ((-1.5, 1.5), (-0.6, 1.6)), (1.2, 1e-3))
 
 
-def trajectory(surface, optimizer, start=None, steps=100):
+def trajectory(surface, optimizer, start=None, steps=100, cache=None):
     """Path of a Keras optimizer on `surface`.
 
     The point is a `keras.Variable`; each step evaluates the exact gradient
@@ -145,6 +145,12 @@ def trajectory(surface, optimizer, start=None, steps=100):
             momentum, starts empty; do not reuse one between paths).
         start: starting point (default: `surface.start`).
         steps: number of updates, a non-negative integer.
+        cache: `True` (the default `dlgen.ResultsCache`) or a `ResultsCache`
+            to store the path and serve it again. The key holds the surface's
+            values and gradients at fixed probe points (so two surfaces
+            with one name do not share paths), the optimizer's class and
+            configuration, the start, the steps and the versions of dlgen,
+            Keras and the backend. `None` (the default) always computes.
 
     Returns:
         `(steps + 1, 2)` array of points, the start first. The path stops
@@ -163,6 +169,25 @@ def trajectory(surface, optimizer, start=None, steps=100):
     start = np.asarray(start, dtype="float32")
     if start.shape != (2,):
         raise ValueError(f"start must be a point (x, y), got shape {start.shape}.")
+    if cache:
+        from .experiments import ResultsCache, _versions
+
+        store = ResultsCache() if cache is True else cache
+        probes = np.array([[-1.5, 0.5], [0.3, -0.7], [1.1, 1.3]])
+        key = store.key({
+            "kind": "trajectory", "surface": surface.name,
+            "f": np.round(np.asarray(surface.f(probes), dtype="float64"), 10).tolist(),
+            "grad": [np.round(np.asarray(surface.grad(p), dtype="float64"), 10).tolist() for p in probes],
+            "optimizer": type(optimizer).__name__,
+            "config": {k: v for k, v in optimizer.get_config().items() if k != "name"},
+            "start": start.tolist(), "steps": steps, "versions": _versions(),
+        })
+        hit = store.get(key)
+        if hit is not None:  # JSON has no inf or nan: they are stored as "inf", "-inf", "nan"
+            return np.array([[float(v) for v in row] for row in hit], dtype="float64")
+        path = trajectory(surface, optimizer, start=start, steps=steps)
+        store.put(key, [[float(v) if np.isfinite(v) else str(float(v)) for v in row] for row in path])
+        return path
     point = keras.Variable(start, dtype="float32", name="point")
     path = np.full((steps + 1, 2), np.nan)
     path[0] = start

@@ -57,3 +57,28 @@ def test_plot_surface_draws_each_path():
     ax = dlgen.plot_surface(s, paths)
     labels = [line.get_label() for line in ax.lines]
     assert "a" in labels and "b" in labels
+
+
+def test_trajectory_cache_serves_the_same_path_and_keys_on_the_surface(tmp_path):
+    cache = dlgen.ResultsCache(tmp_path)
+    quad = dlgen.ill_conditioned_quadratic(10)
+    first = dlgen.trajectory(quad, keras.optimizers.SGD(0.05), steps=20, cache=cache)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    again = dlgen.trajectory(quad, keras.optimizers.SGD(0.05), steps=20, cache=cache)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first, dlgen.trajectory(quad, keras.optimizers.SGD(0.05), steps=20), atol=1e-7)
+    # another condition number, another rate, another optimizer: new entries, not the cached path
+    dlgen.trajectory(dlgen.ill_conditioned_quadratic(100), keras.optimizers.SGD(0.05), steps=20, cache=cache)
+    dlgen.trajectory(quad, keras.optimizers.SGD(0.01), steps=20, cache=cache)
+    dlgen.trajectory(quad, keras.optimizers.Adam(0.05), steps=20, cache=cache)
+    assert len(list(tmp_path.glob("*.json"))) == 4
+
+
+def test_a_cached_diverging_trajectory_keeps_its_nans(tmp_path):
+    cache = dlgen.ResultsCache(tmp_path)
+    quad = dlgen.ill_conditioned_quadratic(10)
+    path = dlgen.trajectory(quad, keras.optimizers.SGD(5.0), steps=200, cache=cache)
+    again = dlgen.trajectory(quad, keras.optimizers.SGD(5.0), steps=200, cache=cache)
+    assert np.isnan(path[-1]).all()
+    np.testing.assert_array_equal(np.isnan(path), np.isnan(again))
+    np.testing.assert_array_equal(path[np.isfinite(path)], again[np.isfinite(again)])
