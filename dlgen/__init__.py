@@ -29,17 +29,9 @@ from .data import (  # noqa: E402
 )
 from .diagnose import REMEDIES, THRESHOLDS, VERDICTS, Diagnosis, diagnose  # noqa: E402
 from .distribute import DISTRIBUTIONS, data_parallel, replicas, split_cpu  # noqa: E402
-from .experiments import (  # noqa: E402
-    ResultsCache,
-    default_cache_dir,
-    fingerprint,
-    good_range,
-    records_frame,
-    run_sweep,
-    time_to_target,
-    selection_optimism,
-    summarize,
-)
+from .cache import ResultsCache, default_cache_dir, describe, fingerprint  # noqa: E402
+from .experiments import good_range, records_frame, selection_optimism, summarize, time_to_target  # noqa: E402
+from .sweep import run_sweep  # noqa: E402
 from .lr_finder import LRRangeTest, lr_range_test, suggest_learning_rate  # noqa: E402
 from .metrics import (  # noqa: E402
     accuracy,
@@ -126,6 +118,7 @@ __all__ = [
     "split_cpu",
     "ResultsCache",
     "default_cache_dir",
+    "describe",
     "fingerprint",
     "good_range",
     "records_frame",

@@ -5,7 +5,7 @@ import time
 import keras
 import numpy as np
 
-from ._checks import check_int
+from ._checks import check_int, metric_mode
 
 __all__ = ["EpochTimer", "HeldOutEvaluation", "TargetReached"]
 
@@ -114,9 +114,12 @@ class TargetReached(keras.callbacks.Callback):
     """Stop training at the end of the first epoch where `monitor` reaches `target`.
 
     For measuring time to a target accuracy: the run stops there instead
-    of spending its remaining epochs. Reached means `>=`, or `<=` for a
-    monitored loss (a name ending in `loss`). `reached_epoch` is the
-    1-based epoch where it happened (`None` if it never did).
+    of spending its remaining epochs. Reached means `>=` for a metric where
+    higher is better, `<=` for one where lower is: `mode` is `"max"`,
+    `"min"` or `"auto"` (inferred from the name, as in Keras's callbacks:
+    `loss`, `mae`, ... lower; `accuracy`, `auc`, ... higher; a name it
+    cannot place raises). `reached_epoch` is the 1-based epoch where it
+    happened (`None` if it never did).
 
     Example:
 
@@ -129,13 +132,15 @@ class TargetReached(keras.callbacks.Callback):
     True
     """
 
-    def __init__(self, monitor="val_accuracy", target=0.8):
+    def __init__(self, monitor="val_accuracy", target=0.8, mode="auto"):
         super().__init__()
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"monitor must be the name of a logged metric, got {monitor!r}.")
-        if isinstance(target, bool) or not isinstance(target, (int, float, np.floating)) or not np.isfinite(target):
+        if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(target):
             raise ValueError(f"target must be a finite number, got {target!r}.")
         self.monitor, self.target = monitor, float(target)
+        self.mode = metric_mode(monitor, mode)
         self.reached_epoch = None
 
     def on_train_begin(self, logs=None):
@@ -147,7 +152,7 @@ class TargetReached(keras.callbacks.Callback):
             raise KeyError(f"{self.monitor!r} is not in the logs (logged: {', '.join(sorted(logs))}); "
                            "pass validation data for a val_ metric.")
         value = float(logs[self.monitor])
-        reached = value <= self.target if self.monitor.endswith("loss") else value >= self.target
+        reached = value <= self.target if self.mode == "min" else value >= self.target
         if reached:
             self.reached_epoch = epoch + 1
             self.model.stop_training = True

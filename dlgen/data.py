@@ -200,6 +200,11 @@ def load_fashion_mnist(paths=None, download=True, verify=True):
     """
     if paths is None:
         paths = [_keras_cache_dir(), DEBIAN_FASHION_DIR]
+    elif isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(f"paths must be a list of folders, e.g. [{os.fspath(paths)!r}], got the single "
+                        f"path {os.fspath(paths)!r}.")
+    else:
+        paths = list(paths)
     tried = []
     for directory in paths:
         directory = pathlib.Path(directory)
@@ -391,7 +396,9 @@ def train_val_split(x, y, val_fraction=0.2, seed=0, stratify=True):
     Args:
         x: array of examples.
         y: 1-D labels.
-        val_fraction: share of the examples that go to validation, in (0, 1).
+        val_fraction: share of the examples that go to validation, in (0, 1)
+            (the count is rounded up, as scikit-learn does), or an exact
+            number of validation examples (an integer from 1 to `len(x) - 1`).
         seed: seed of the split.
         stratify: keep the class proportions in both parts.
 
@@ -406,8 +413,13 @@ def train_val_split(x, y, val_fraction=0.2, seed=0, stratify=True):
     (80, 20, [5, 5, 5, 5])
     """
     x, y = _check_xy(x, y)
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}.")
+    if isinstance(val_fraction, (int, np.integer)) and not isinstance(val_fraction, bool):
+        val_fraction = check_int("val_fraction", val_fraction, 1)
+        if val_fraction >= len(x):
+            raise ValueError(f"val_fraction as a count must be below the {len(x)} examples, got {val_fraction}.")
+    elif isinstance(val_fraction, bool) or not isinstance(val_fraction, (float, np.floating)) \
+            or not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be a share in (0, 1) or a count of examples, got {val_fraction!r}.")
     from sklearn.model_selection import train_test_split
 
     x_train, x_val, y_train, y_val = train_test_split(
@@ -447,7 +459,8 @@ def train_val_subsets(x, y, train_per_class, val_per_class, seed=0, split_seed=N
     val_per_class = check_int("val_per_class", val_per_class, 1)
     per_class = train_per_class + val_per_class
     used = stratified_indices(y, per_class, seed=seed, exclude=exclude)
-    train, val = train_val_split(x[used], y[used], val_fraction=val_per_class / per_class,
+    # The exact count: a share (val / (train + val)) can round up by one in scikit-learn.
+    train, val = train_val_split(x[used], y[used], val_fraction=val_per_class * len(np.unique(y[used])),
                                  seed=seed if split_seed is None else split_seed)
     return train, val, used
 
@@ -467,6 +480,13 @@ def to_model_input(x, flatten=False):
     x = np.asarray(x)
     if x.ndim not in (3, 4):
         raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, c), got {x.shape}.")
+    if not np.issubdtype(x.dtype, np.integer):
+        low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        raise ValueError(
+            f"to_model_input scales integer pixel values 0 to 255, but got {x.dtype} images (values "
+            f"{low:g} to {high:g}); images already scaled to [0, 1] are model input as they are.")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError(f"pixel values must be 0 to 255, got {x.min()} to {x.max()}.")
     x = x.astype("float32") / 255.0
     if x.ndim == 3:
         x = x[..., None]

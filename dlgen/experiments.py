@@ -1,295 +1,24 @@
-"""Run configurations over seeds, with an on-disk cache of results.
+"""Tables of runs and the analyses the chapters share.
 
-A sweep calls `fn(seed=..., **config)` for every configuration and seed.
-`fn` builds a model, trains it (usually with `dlgen.fit`) and returns a
-`RunRecord`. Results are cached as JSON files keyed by the function (its
-name and source), the configuration, the seed, a fingerprint of the data,
-the source of `dlgen` itself, and the versions of Keras and the backend
-library. Entries are written
-atomically; an entry that does not parse or fails its checksum is reported,
-removed and recomputed, never trusted.
+`records_frame` and `summarize` turn `RunRecord` objects into pandas tables;
+`good_range`, `time_to_target` and `selection_optimism` are the book's three
+analyses of measured runs. Running and caching the runs is `dlgen.sweep`'s
+and `dlgen.cache`'s job.
 """
-
-import functools
-import hashlib
-import inspect
-import json
-import os
-import pathlib
-import tempfile
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from ._checks import check_int
-from .config import set_seed
+from ._checks import check_int, metric_mode
 from .training import RunRecord
 
 __all__ = [
-    "ResultsCache",
-    "default_cache_dir",
-    "fingerprint",
     "good_range",
-    "run_sweep",
     "records_frame",
     "selection_optimism",
     "summarize",
     "time_to_target",
 ]
-
-_FORMAT = 1
-
-
-def default_cache_dir():
-    """Folder of the results cache: `$DLGEN_CACHE`, else `~/.cache/dlgen`.
-
-    Example:
-
-    >>> import os
-    >>> saved = os.environ.get("DLGEN_CACHE")
-    >>> os.environ["DLGEN_CACHE"] = "/tmp/book-cache"
-    >>> str(default_cache_dir())
-    '/tmp/book-cache'
-    >>> _ = os.environ.pop("DLGEN_CACHE") if saved is None else os.environ.update(DLGEN_CACHE=saved)
-    """
-    return pathlib.Path(os.environ.get("DLGEN_CACHE") or "~/.cache/dlgen").expanduser()
-
-
-def fingerprint(*arrays):
-    """A short SHA-256 fingerprint of arrays (shape, dtype and content).
-
-    Example:
-
-    >>> fingerprint(np.zeros(3)) == fingerprint(np.zeros(3))
-    True
-    >>> fingerprint(np.zeros(3)) == fingerprint(np.ones(3))
-    False
-    """
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.shape}|{a.dtype.str}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
-def _canonical(obj):
-    try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    except TypeError as e:
-        raise ValueError(f"configurations must be JSON-serializable: {e}") from e
-
-
-def _digest(obj):
-    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
-
-
-class ResultsCache:
-    """A folder of JSON result files, one per (function, config, seed, data).
-
-    Args:
-        directory: the folder; created on first write. Defaults to
-            `default_cache_dir()`.
-
-    Example:
-
-    >>> cache = ResultsCache(tmp_dir)
-    >>> key = cache.key({"lr": 0.1, "seed": 0})
-    >>> cache.get(key) is None
-    True
-    >>> cache.put(key, {"answer": 42})
-    >>> cache.get(key)
-    {'answer': 42}
-    """
-
-    def __init__(self, directory=None):
-        self.directory = pathlib.Path(directory) if directory is not None else default_cache_dir()
-
-    def key(self, payload):
-        """The cache key of a JSON-serializable payload."""
-        return _digest(payload)[:32]
-
-    def path(self, key):
-        return self.directory / f"{key}.json"
-
-    def get(self, key):
-        """The stored value for `key`, or `None` if absent or corrupt.
-
-        A corrupt entry (unreadable JSON, wrong key, checksum mismatch) is
-        reported with a warning and removed.
-        """
-        path = self.path(key)
-        if not path.exists():
-            return None
-        try:
-            entry = json.loads(path.read_text())
-            ok = (
-                isinstance(entry, dict)
-                and entry.get("format") == _FORMAT
-                and entry.get("key") == key
-                and entry.get("sha256") == _digest(entry.get("value"))
-            )
-        except (OSError, ValueError, UnicodeDecodeError):
-            ok = False
-        if not ok:
-            warnings.warn(f"corrupt results-cache entry {path} removed; it will be recomputed.")
-            path.unlink(missing_ok=True)
-            return None
-        return entry["value"]
-
-    def put(self, key, value):
-        """Store a JSON-serializable value atomically (temp file, then rename)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        entry = {"format": _FORMAT, "key": key, "sha256": _digest(value), "value": value}
-        text = _canonical(entry)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def clear(self):
-        """Remove every entry."""
-        for p in self.directory.glob("*.json"):
-            p.unlink()
-
-
-def _fn_identity(fn):
-    if isinstance(fn, functools.partial):
-        ident, source = _fn_identity(fn.func)
-        bound = _canonical({"args": list(fn.args), "keywords": fn.keywords})
-        return f"{ident}|partial:{bound}", source
-    # A callable object is identified by its class (its repr holds an address).
-    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)
-    ident = f"{target.__module__}.{target.__qualname__}"
-    try:
-        source = inspect.getsource(target)
-    except (OSError, TypeError):
-        source = ""
-    return ident, hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=1)
-def _package_source_digest():
-    # Any change to dlgen's code (training loop, models, data) changes the key.
-    h = hashlib.sha256()
-    for path in sorted(pathlib.Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _versions():
-    import importlib.metadata
-
-    import keras
-
-    from . import __version__
-
-    backend = keras.backend.backend()
-    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
-    try:
-        backend_version = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        try:
-            backend_version = importlib.metadata.version(f"{package}-cpu")
-        except importlib.metadata.PackageNotFoundError:
-            backend_version = "unknown"
-    return {
-        "dlgen": __version__,
-        "dlgen_source": _package_source_digest(),
-        "keras": keras.__version__,
-        "backend": f"{backend} {backend_version}",
-    }
-
-
-def run_sweep(fn, configs, seeds, *, data=None, cache=True, progress=True, deterministic=True):
-    """Run every configuration with every seed, reusing cached results.
-
-    Before each run the seed is set with `dlgen.set_seed`, so the model's
-    initial weights, the data order and dropout masks depend on it.
-
-    Args:
-        fn: `fn(seed=..., **config) -> RunRecord`.
-        configs: `{name: config_dict}`; names label the rows of the tables.
-        seeds: iterable of integer seeds.
-        data: a fingerprint of the data the runs use (see `fingerprint`),
-            part of the cache key. Data that `fn` reads from outside (e.g.
-            notebook globals) is invisible to the cache otherwise, so a
-            warning is given when `data` is `None` and caching is on.
-        cache: `True` for the default `ResultsCache`, a `ResultsCache`, or
-            `False` to always compute.
-        progress: show a progress bar over the runs.
-        deterministic: passed to `set_seed`.
-
-    Returns:
-        A list of `RunRecord` objects, configurations in the given order, then seeds.
-
-    Example:
-
-    >>> def run(seed, width):
-    ...     ...  # build, dlgen.fit, return the record
-    >>> records = run_sweep(run, {"narrow": {"width": 8}}, seeds=[0, 1])  # doctest: +SKIP
-    """
-    if not isinstance(configs, dict) or not configs:
-        raise ValueError("configs must be a non-empty dict {name: config}.")
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must be a non-empty list of non-negative integers, got [].")
-    seeds = [check_int("each seed", s, 0) for s in seeds]
-    if cache is True:
-        cache = ResultsCache()
-    if cache and data is None:
-        warnings.warn("run_sweep(data=None): the data is not part of the cache key; "
-                      "pass data=dlgen.fingerprint(...) so that new data is not served old results.")
-    ident, source = _fn_identity(fn)
-    versions = _versions()
-    jobs = [(name, cfg, s) for name, cfg in configs.items() for s in seeds]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc=getattr(fn, "__name__", "runs"), leave=False)
-    records = []
-    try:
-        for name, cfg, seed in jobs:
-            payload = {
-                "fn": ident,
-                "source": source,
-                "config": cfg,
-                "seed": seed,
-                "data": data,
-                **versions,
-            }
-            key = cache.key(payload) if cache else None
-            stored = cache.get(key) if cache else None
-            if stored is not None:
-                record = RunRecord.from_dict(stored)
-            else:
-                set_seed(seed, deterministic=deterministic)
-                record = fn(seed=seed, **cfg)
-                if not isinstance(record, RunRecord):
-                    raise TypeError(
-                        f"{ident} returned {type(record).__name__}; it must return a RunRecord."
-                    )
-                record.seed = seed
-                if cache:
-                    cache.put(key, record.to_dict())
-            record.name = name
-            record.seed = seed
-            records.append(record)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return records
 
 
 def records_frame(records, metric="accuracy"):
@@ -417,18 +146,22 @@ def good_range(values, scores, threshold):
             "decades": round(float(good.sum() * step), 2)}
 
 
-def time_to_target(record, target, steps_per_epoch, metric="val_accuracy"):
+def time_to_target(record, target, steps_per_epoch, metric="val_accuracy", mode="auto"):
     """When a run first reached `target` on `metric`: epochs, optimizer steps and seconds.
 
     Args:
         record: a `dlgen.RunRecord` (its history has one row per epoch and,
             from `dlgen.fit`, an `epoch_seconds` column) or a DataFrame of the
             same form.
-        target: the value to reach (reached means `>=`; for a loss, pass
-            `metric="val_loss"` and the target is reached when `<=`).
+        target: the value to reach: reached means `>=` for a metric where
+            higher is better, `<=` for one where lower is (see `mode`).
         steps_per_epoch: optimizer steps per epoch (`ceil(n_train / batch_size)`),
             a positive integer.
         metric: the history column to watch.
+        mode: `"max"` (higher is better), `"min"` (lower is better) or
+            `"auto"`, as in Keras's callbacks: inferred from the name
+            (`loss`, `mae`, ... are lower-is-better; `accuracy`, `auc`, ...
+            higher); a name it cannot place raises a `ValueError`.
 
     Returns:
         A dict with `epochs` (the first epoch `e` at the target), `steps`
@@ -454,8 +187,11 @@ def time_to_target(record, target, steps_per_epoch, metric="val_accuracy"):
         raise ValueError(f"no column {metric!r} in the history; columns: {list(h.columns)}.")
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(target):
+        raise ValueError(f"target must be a finite number, got {target!r}.")
     values = h[metric].to_numpy(float)
-    hit = values <= target if metric.endswith("loss") else values >= target
+    hit = values <= target if metric_mode(metric, mode) == "min" else values >= target
     if not hit.any():
         return {"epochs": float("inf"), "steps": float("inf"), "seconds": float("inf"), "reached": False}
     e = int(np.flatnonzero(hit)[0]) + 1
@@ -499,9 +235,10 @@ def selection_optimism(correct, selection_size, splits=200, seed=0):
     if isinstance(selection_size, bool) or not isinstance(selection_size, (int, np.integer)) \
             or not 1 <= selection_size < n:
         raise ValueError(f"selection_size must be an integer from 1 to {n - 1}, got {selection_size!r}.")
+    splits = check_int("splits", splits, 1)
     rng = np.random.default_rng(seed)
     rows = []
-    for _ in range(int(splits)):
+    for _ in range(splits):
         order = rng.permutation(n)
         chosen, report = order[:selection_size], order[selection_size:]
         scores = correct[:, chosen].mean(axis=1)

@@ -7,7 +7,9 @@ executes the notebook with papermill for every configuration and seed of a
 grid, keeps each executed copy (so every run can be opened and read), reads
 the records back from those copies with `read_records`, and caches them in
 the `ResultsCache`, keyed by the notebook's code, the parameters, the data
-fingerprint and the versions of dlgen, Keras and the backend.
+fingerprint, the kernel and what it runs: dlgen's training code and the
+versions of dlgen, Keras and the backend *in that kernel* (asked of it once
+per process), which may differ from the sweeping process's own.
 
 Only JSON crosses from the executed notebook to the sweep: nothing is
 unpickled, and a notebook output is never executed.
@@ -15,6 +17,7 @@ unpickled, and a notebook output is never executed.
 
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -23,7 +26,7 @@ import pathlib
 import re
 import tempfile
 
-from .experiments import ResultsCache, _versions
+from .cache import as_cache, describe, key_of, to_jsonable
 from .training import RunRecord
 
 __all__ = ["RECORD_MIME", "notebook_sweep", "publish_record", "read_records"]
@@ -36,11 +39,7 @@ def _payload(record):
     payload = record.to_dict() if isinstance(record, RunRecord) else record
     if not isinstance(payload, dict):
         raise TypeError(f"publish_record needs a RunRecord or a dict, got {type(record).__name__}.")
-    try:
-        json.dumps(payload, allow_nan=True)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"a published record must be JSON-serializable: {e}") from e
-    return payload
+    return to_jsonable(payload, "the published record")
 
 
 def publish_record(record, name="run"):
@@ -113,7 +112,56 @@ def _code_digest(path):
 
 
 def _slug(text):
-    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "run"
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower()[:40] or "run"
+
+
+_PROBE = "import json, dlgen.cache; print(json.dumps(dlgen.cache.environment()))"
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_environment(kernel_name, cwd):
+    """dlgen's training code and the versions of dlgen, Keras and the backend in a kernel.
+
+    Asked of a fresh kernel of `kernel_name` started in `cwd` (once per
+    process and kernel), since a notebook's kernel may run other versions
+    than the process that sweeps it.
+    """
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name=kernel_name, cwd=cwd,
+                              extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    lines, errors = [], []
+
+    def hook(msg):
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and content.get("name") == "stdout":
+            lines.append(content["text"])
+        elif kind == "error":
+            errors.append(f"{content.get('ename')}: {content.get('evalue')}")
+
+    try:
+        kc.execute_interactive(_PROBE, output_hook=hook, timeout=300)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    if errors:
+        raise RuntimeError(f"the kernel {kernel_name!r} cannot import dlgen ({errors[0]}); install dlgen "
+                           "in the kernel's environment, or pass kernel_name= a kernel that has it.")
+    return json.loads("".join(lines).strip().splitlines()[-1])
+
+
+def _kernel_name(notebook, kernel_name):
+    if kernel_name is not None:
+        if not isinstance(kernel_name, str) or not kernel_name:
+            raise TypeError(f"kernel_name must be the name of a Jupyter kernel, got {kernel_name!r}.")
+        return kernel_name
+    import nbformat
+
+    nb = nbformat.read(os.fspath(notebook), as_version=4)
+    name = nb.metadata.get("kernelspec", {}).get("name")
+    if not name:
+        raise ValueError(f"{notebook.name} names no kernel in its metadata; pass kernel_name=, e.g. 'python3'.")
+    return name
 
 
 def _execute(notebook, out_path, parameters, kernel_name, record, cwd):
@@ -172,13 +220,15 @@ def notebook_sweep(notebook, configs, seeds, *, seed_parameter="SEED", fixed=Non
         fixed: parameters passed unchanged to every run (e.g. the budget).
         data: a fingerprint of the data the runs use (part of the cache key).
         output_dir: where the executed copies go, one per run, named
-            `<notebook>-<config>-seed<seed>.ipynb`; default: the folder
-            `notebooks/` of the results cache.
+            `<notebook>-<config>-<key>-seed<seed>.ipynb` (`<key>`: the first
+            digits of the run's key, so that no two runs share a file);
+            default: the folder `notebooks/` of the results cache.
         cache: `True` for the default `ResultsCache`, a `ResultsCache`, or
             `False` to always execute.
         record: the name of the published record to read.
         jobs: how many notebooks execute at once (each in its own kernel).
-        kernel_name: the Jupyter kernel (default: the notebook's own).
+        kernel_name: the Jupyter kernel (default: the notebook's own);
+            part of the key, with the versions it runs.
         progress: show a progress bar.
 
     Returns:
@@ -221,29 +271,46 @@ def notebook_sweep(notebook, configs, seeds, *, seed_parameter="SEED", fixed=Non
                              f"its parameters are {sorted(known)}.")
     if seed_parameter not in known:
         raise ValueError(f"{notebook.name} has no parameter {seed_parameter!r}; its parameters are {sorted(known)}.")
-    if cache is True:
-        cache = ResultsCache()
+    cache = as_cache(cache)
     notebook = notebook.resolve()
-    out_dir = pathlib.Path(output_dir).resolve() if output_dir is not None else (
+    kernel_name = _kernel_name(notebook, kernel_name)
+    for name, cfg in [("fixed", fixed)] + list(configs.items()):
+        to_jsonable(cfg, f"configuration {name!r}")  # papermill passes parameters as JSON
+    out_dir = pathlib.Path(output_dir).expanduser().resolve() if output_dir is not None else (
         (cache.directory if cache else pathlib.Path(tempfile.gettempdir()) / "dlgen") / "notebooks")
-    base = {"notebook": notebook.name, "code": _code_digest(notebook), "data": data, "record": record,
-            **_versions()}
+    base = {"kind": "notebook", "notebook": notebook.name, "code": _code_digest(notebook),
+            "data": describe(data), "record": record, "kernel": kernel_name,
+            "environment": kernel_environment(kernel_name, os.fspath(notebook.parent)) if cache else None}
 
     jobs_list = []
     for name, cfg in configs.items():
         for seed in seeds:
-            params = {**fixed, **cfg, seed_parameter: seed}
-            key = cache.key({**base, "parameters": params}) if cache else None
-            out = out_dir / f"{notebook.stem}-{_slug(name)}-seed{seed}.ipynb"
+            params = to_jsonable({**fixed, **cfg, seed_parameter: seed})
+            key = key_of({**base, "parameters": params})
+            # The key's digest makes the name unique: "wide, dropout" and "wide dropout" share a slug.
+            out = out_dir / f"{notebook.stem}-{_slug(name)}-{key[:8]}-seed{seed}.ipynb"
             jobs_list.append((name, seed, params, key, out))
+
+    def run(params, out):
+        stored = _execute(notebook, out, params, kernel_name, record, notebook.parent)
+        try:
+            RunRecord.from_dict(stored)  # checked before it is cached
+        except ValueError as e:
+            out.unlink(missing_ok=True)
+            raise ValueError(f"{notebook.name} with {params} published a record {record!r} that is not a "
+                             f"RunRecord: {e}") from None
+        return stored
 
     def one(job):
         name, seed, params, key, out = job
-        stored = cache.get(key) if cache else None
-        if stored is None:
-            stored = _execute(notebook, out, params, kernel_name, record, notebook.parent)
-            if cache:
-                cache.put(key, stored)
+        if cache:
+            with cache.lock(key):
+                stored = cache.get(key, validate=lambda v: (RunRecord.from_dict(v), v)[1])
+                if stored is None:
+                    stored = run(params, out)
+                    cache.put(key, stored)
+        else:
+            stored = run(params, out)
         rec = RunRecord.from_dict(stored)
         rec.name, rec.seed = name, seed
         if out.exists():

@@ -170,9 +170,9 @@ def trajectory(surface, optimizer, start=None, steps=100, cache=None):
     if start.shape != (2,):
         raise ValueError(f"start must be a point (x, y), got shape {start.shape}.")
     if cache:
-        from .experiments import ResultsCache, _versions
+        from .cache import as_cache, environment
 
-        store = ResultsCache() if cache is True else cache
+        store = as_cache(cache)
         probes = np.array([[-1.5, 0.5], [0.3, -0.7], [1.1, 1.3]])
         key = store.key({
             "kind": "trajectory", "surface": surface.name,
@@ -180,7 +180,7 @@ def trajectory(surface, optimizer, start=None, steps=100, cache=None):
             "grad": [np.round(np.asarray(surface.grad(p), dtype="float64"), 10).tolist() for p in probes],
             "optimizer": type(optimizer).__name__,
             "config": {k: v for k, v in optimizer.get_config().items() if k != "name"},
-            "start": start.tolist(), "steps": steps, "versions": _versions(),
+            "start": start.tolist(), "steps": steps, "environment": environment(),
         })
         hit = store.get(key)
         if hit is not None:  # JSON has no inf or nan: they are stored as "inf", "-inf", "nan"

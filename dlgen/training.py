@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_int
+from .cache import to_jsonable
 from .callbacks import EpochTimer
 from .distribute import replicas, resolve, scope
 
@@ -134,16 +135,23 @@ class RunRecord:
             "test": {k: float(v) for k, v in self.test.items()},
             "seconds": float(self.seconds),
             "params": int(self.params),
-            "config": self.config,
-            "name": self.name,
-            "seed": self.seed,
+            "config": to_jsonable(self.config, "RunRecord.config"),
+            "name": str(self.name),
+            "seed": None if self.seed is None else int(self.seed),
             "train_eval": {k: float(v) for k, v in self.train_eval.items()},
-            "extra": self.extra,
+            "extra": to_jsonable(self.extra, "RunRecord.extra"),
         }
 
     @classmethod
     def from_dict(cls, d):
-        """Rebuild a record written by `to_dict`."""
+        """Rebuild a record written by `to_dict`.
+
+        Raises:
+            ValueError: `d` does not have the form `to_dict` writes (the
+                message says what is wrong), e.g. a results-cache entry of
+                another shape.
+        """
+        _check_record_dict(d)
         history = pd.DataFrame(d["history"])
         history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
         return cls(
@@ -157,6 +165,35 @@ class RunRecord:
             train_eval=dict(d.get("train_eval", {})),
             extra=dict(d.get("extra", {})),
         )
+
+
+def _check_record_dict(d):
+    def fail(what):
+        raise ValueError(f"not a RunRecord dict: {what}.")
+
+    if not isinstance(d, dict):
+        fail(f"got {type(d).__name__}")
+    missing = sorted({"history", "test", "seconds", "params", "config"} - set(d))
+    if missing:
+        fail(f"missing {missing}")
+    history = d["history"]
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        fail("history must map column names to lists")
+    if len({len(v) for v in history.values()}) > 1:
+        fail("history columns differ in length")
+    for field in ("test", "train_eval"):
+        values = d.get(field, {})
+        if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values.values()):
+            fail(f"{field} must map metric names to numbers")
+    for field in ("config", "extra"):
+        if not isinstance(d.get(field, {}), dict):
+            fail(f"{field} must be a dict")
+    if not isinstance(d["seconds"], (int, float)) or not isinstance(d["params"], int):
+        fail("seconds and params must be numbers")
+    seed = d.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        fail(f"seed must be an integer or null, got {seed!r}")
 
 
 def _check_pair(name, data):
@@ -176,6 +213,41 @@ def _default_loss(model):
     act = getattr(model.layers[-1], "activation", None)
     probabilities = act is not None and getattr(act, "__name__", "") in ("softmax", "sigmoid")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities)
+
+
+def _check_labels(model, loss, pairs):
+    """Labels that fit the model's output and the loss, else a `ValueError` saying how to mend them."""
+    shape = getattr(model, "output_shape", None)
+    if not (isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[-1], int)):
+        return  # several outputs, or an output that is not one vector per example
+    units = shape[-1]
+    sparse = loss is None or isinstance(loss, keras.losses.SparseCategoricalCrossentropy) \
+        or loss == "sparse_categorical_crossentropy"
+    categorical = isinstance(loss, keras.losses.CategoricalCrossentropy) or loss == "categorical_crossentropy"
+    loss_name = "sparse categorical cross-entropy" + (" (the default loss)" if loss is None else "")
+    for name, (_, y) in pairs:
+        if sparse:
+            if units < 2:
+                raise ValueError(
+                    f"the model has {units} output unit, but {loss_name} needs one output per class "
+                    "(at least 2): build the model with num_classes=2 for two classes, or pass "
+                    "loss=keras.losses.BinaryCrossentropy(...) for one sigmoid output.")
+            if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+                raise ValueError(
+                    f"{name} labels have shape {y.shape} (one-hot or several labels per example), but "
+                    f"{loss_name} expects one class index per example: pass y.argmax(axis=1), or "
+                    "loss=keras.losses.CategoricalCrossentropy(...) for one-hot labels.")
+            values = y.reshape(-1)
+            if not (np.issubdtype(values.dtype, np.integer)
+                    or (np.issubdtype(values.dtype, np.floating) and np.array_equal(values, np.round(values)))):
+                raise ValueError(f"{name} labels must be class indices (integers), got dtype {y.dtype}.")
+            low, high = values.min(), values.max()
+            if low < 0 or high >= units:
+                raise ValueError(f"{name} labels range from {low} to {high}, but the model has {units} outputs "
+                                 f"(classes 0 to {units - 1}).")
+        elif categorical and tuple(y.shape[1:]) != (units,):
+            raise ValueError(f"{name} labels have shape {y.shape}, but categorical cross-entropy on a model "
+                             f"with {units} outputs needs one-hot labels of shape (n, {units}).")
 
 
 OPTIMIZERS = ("SGD", "momentum", "Nesterov", "RMSprop", "Adam", "AdamW")
@@ -203,16 +275,23 @@ def make_optimizer(name, learning_rate, momentum=0.9, **kwargs):
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}.")
-    schedule = isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
-    if not schedule and not (isinstance(learning_rate, (int, float, np.floating))
-                             and not isinstance(learning_rate, bool) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number or a schedule, got {learning_rate!r}.")
-    lr = learning_rate if schedule else float(learning_rate)
+    lr = _check_learning_rate(learning_rate)
     if name == "SGD":
         return keras.optimizers.SGD(lr, **kwargs)
     if name in ("momentum", "Nesterov"):
         return keras.optimizers.SGD(lr, momentum=momentum, nesterov=name == "Nesterov", **kwargs)
     return getattr(keras.optimizers, name)(lr, **kwargs)
+
+
+def _check_learning_rate(learning_rate):
+    """A positive finite number (as a float) or a Keras schedule, else a `ValueError`."""
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return learning_rate
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"learning_rate must be a positive number or a Keras learning-rate schedule, "
+                         f"got {learning_rate!r}.")
+    return float(learning_rate)
 
 
 def _optimizer(optimizer, learning_rate):
@@ -222,8 +301,13 @@ def _optimizer(optimizer, learning_rate):
         return optimizer
     if not isinstance(optimizer, str):
         raise ValueError(f"optimizer must be a name or a keras Optimizer, got {optimizer!r}.")
-    opt = keras.optimizers.get(optimizer)
+    try:
+        opt = keras.optimizers.get(optimizer)
+    except ValueError as err:
+        raise ValueError(f"unknown optimizer {optimizer!r}; pass a Keras optimizer name (e.g. 'adam', "
+                         f"'sgd', 'rmsprop') or instance ({err})") from None
     if learning_rate is not None:
+        learning_rate = _check_learning_rate(learning_rate)
         opt = opt.__class__.from_config({**opt.get_config(), "learning_rate": learning_rate})
     return opt
 
@@ -297,6 +381,15 @@ def fit(
     """
     epochs = check_int("epochs", epochs, 0)
     batch_size = check_int("batch_size", batch_size, 1)
+    if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"metrics must be a list or tuple of Keras metrics, e.g. ['accuracy'], got "
+                        f"{type(metrics).__name__} {metrics!r}.")
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of settings, got {type(config).__name__} {config!r}.")
+    # Checked before training: a record whose settings cannot be stored would be lost after it.
+    config = to_jsonable(config or {}, "config")
+    if learning_rate is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
+        _check_learning_rate(learning_rate)
     train = _check_pair("train", train)
     if train is None:
         raise ValueError("train must be a pair (x, y), got None.")
@@ -309,6 +402,9 @@ def fit(
                 f"{name} examples have shape {tuple(data[0].shape[1:])}, "
                 f"but the model expects {expected}."
             )
+
+    _check_labels(model, loss, [(n, d) for n, d in (("train", train), ("validation", validation),
+                                                     ("test", test)) if d is not None])
 
     engine = resolve(distribution)
     with scope(engine):
@@ -366,7 +462,7 @@ def fit(
         "learning_rate": _as_written(opt.learning_rate),
         "train_size": int(len(train[0])),
         **({"replicas": replicas(engine)} if engine is not None else {}),
-        **(config or {}),
+        **config,
     }
     return RunRecord(
         history=history,

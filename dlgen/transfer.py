@@ -23,7 +23,7 @@ import tempfile
 
 import keras
 
-from .experiments import default_cache_dir
+from .cache import default_cache_dir
 
 __all__ = [
     "TRANSFER_MODES",

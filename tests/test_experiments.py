@@ -1,6 +1,3 @@
-import json
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,113 +11,6 @@ def _record(value, epochs=3):
         "val_loss": np.linspace(1, value + 0.5, epochs), "val_accuracy": np.linspace(0.5, 0.8, epochs),
     })
     return dlgen.RunRecord(h, {"accuracy": 0.8 - value / 10, "loss": value}, 0.01, 10, {})
-
-
-class Counter:
-    """A sweep function that counts its calls and draws from NumPy's seeded RNG."""
-
-    def __init__(self, fail_on=None):
-        self.calls = []
-        self.fail_on = fail_on
-
-    def __call__(self, seed, scale):
-        if (scale, seed) == self.fail_on:
-            raise KeyboardInterrupt
-        self.calls.append((scale, seed))
-        return _record(scale * np.random.rand())
-
-
-def test_sweep_runs_every_config_and_seed(tmp_path):
-    fn = Counter()
-    recs = dlgen.run_sweep(fn, {"a": {"scale": 1}, "b": {"scale": 2}}, [0, 1],
-                           cache=dlgen.ResultsCache(tmp_path), data="toy", progress=False)
-    assert [(r.name, r.seed) for r in recs] == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
-    assert len(fn.calls) == 4
-
-
-def test_seeds_are_set_before_each_run():
-    recs = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [5, 5, 6], cache=False, data="toy", progress=False)
-    assert recs[0].test == recs[1].test != recs[2].test
-
-
-def test_cache_hits_skip_the_work(tmp_path):
-    cache = dlgen.ResultsCache(tmp_path)
-    first = dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0, 1], cache=cache, data="toy", progress=False)
-    fn = Counter()
-    again = dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0, 1], cache=cache, data="toy", progress=False)
-    assert fn.calls == []
-    assert [r.test for r in again] == [r.test for r in first]
-    # A different config, seed or data fingerprint is a different entry.
-    dlgen.run_sweep(fn, {"a": {"scale": 1}}, [2], cache=cache, data="toy", progress=False)
-    dlgen.run_sweep(fn, {"a": {"scale": 3}}, [0], cache=cache, data="toy", progress=False)
-    dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], data="other", cache=cache, progress=False)
-    assert fn.calls == [(1, 2), (3, 0), (1, 0)]
-
-
-def test_default_cache_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLGEN_CACHE", str(tmp_path / "c"))
-    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], data="toy", progress=False)
-    assert len(list((tmp_path / "c").glob("*.json"))) == 1
-
-
-@pytest.mark.parametrize("damage", ["truncate", "tamper", "garbage"])
-def test_corrupt_entries_are_recomputed(tmp_path, damage):
-    cache = dlgen.ResultsCache(tmp_path)
-    dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, data="toy", progress=False)
-    (entry,) = tmp_path.glob("*.json")
-    text = entry.read_text()
-    if damage == "truncate":
-        entry.write_text(text[: len(text) // 2])
-    elif damage == "tamper":
-        data = json.loads(text)
-        data["value"]["test"]["accuracy"] = 1.0
-        entry.write_text(json.dumps(data))
-    else:
-        entry.write_bytes(b"\x80\x04not json")
-    fn = Counter()
-    with pytest.warns(UserWarning, match="corrupt results-cache entry"):
-        dlgen.run_sweep(fn, {"a": {"scale": 1}}, [0], cache=cache, data="toy", progress=False)
-    assert fn.calls == [(1, 0)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=cache, data="toy", progress=False)
-
-
-def test_interrupted_sweep_resumes_without_redoing_work(tmp_path):
-    cache = dlgen.ResultsCache(tmp_path)
-    configs = {"a": {"scale": 1}, "b": {"scale": 2}}
-    with pytest.raises(KeyboardInterrupt):
-        dlgen.run_sweep(Counter(fail_on=(2, 1)), configs, [0, 1], cache=cache, data="toy", progress=False)
-    assert len(list(tmp_path.glob("*.json"))) == 3
-    assert not list(tmp_path.glob("*.tmp"))  # nothing half-written
-    fn = Counter()
-    recs = dlgen.run_sweep(fn, configs, [0, 1], cache=cache, data="toy", progress=False)
-    assert fn.calls == [(2, 1)] and len(recs) == 4
-
-
-def test_put_is_atomic_when_writing_fails(tmp_path, monkeypatch):
-    cache = dlgen.ResultsCache(tmp_path)
-    cache.put("k", {"v": 1})
-
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("os.replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        cache.put("k", {"v": 2})
-    assert cache.get("k") == {"v": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["k.json"]
-
-
-def test_bad_sweep_arguments():
-    with pytest.raises(ValueError, match="configs must be a non-empty dict"):
-        dlgen.run_sweep(Counter(), {}, [0])
-    with pytest.raises(ValueError, match="each seed must be a non-negative integer, got -1"):
-        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [-1])
-    with pytest.raises(ValueError, match="JSON-serializable"):
-        dlgen.run_sweep(Counter(), {"a": {"scale": object()}}, [0], data="toy", progress=False)
-    with pytest.raises(TypeError, match="must return a RunRecord"):
-        dlgen.run_sweep(lambda seed: 3, {"a": {}}, [0], cache=False, data="toy", progress=False)
 
 
 def test_summarize_and_records_frame():
@@ -148,26 +38,6 @@ def test_fingerprint_sees_shape_dtype_and_content():
     assert dlgen.fingerprint(a) != dlgen.fingerprint(a.reshape(3, 2))
     assert dlgen.fingerprint(a) != dlgen.fingerprint(a.astype(np.int64))
     assert dlgen.fingerprint(a, a) != dlgen.fingerprint(a)
-
-
-def test_cached_sweep_without_data_fingerprint_warns(tmp_path):
-    with pytest.warns(UserWarning, match="data is not part of the cache key"):
-        dlgen.run_sweep(Counter(), {"a": {"scale": 1}}, [0], cache=dlgen.ResultsCache(tmp_path),
-                        progress=False)
-
-
-def test_partial_arguments_are_part_of_the_key(tmp_path):
-    import functools
-
-    def run(seed, scale, offset):
-        return _record(scale + offset)
-
-    cache = dlgen.ResultsCache(tmp_path)
-    a = dlgen.run_sweep(functools.partial(run, offset=0.0), {"a": {"scale": 1}}, [0], cache=cache,
-                        data="toy", progress=False)
-    b = dlgen.run_sweep(functools.partial(run, offset=1.0), {"a": {"scale": 1}}, [0], cache=cache,
-                        data="toy", progress=False)
-    assert a[0].test != b[0].test
 
 
 def test_good_range_measures_the_width_in_decades():
@@ -228,9 +98,27 @@ def test_time_to_target_counts_epochs_steps_and_seconds():
     ({"metric": "val_auc"}, "no column 'val_auc' in the history"),
     ({"steps_per_epoch": 0}, "steps_per_epoch must be a positive integer, got 0"),
     ({"steps_per_epoch": 2.5}, "steps_per_epoch must be a positive integer, got 2.5"),
+    ({"metric": "val_mae"}, "cannot tell whether 'val_mystery' should go up or down"),
+    ({"mode": "up"}, "mode must be 'auto', 'min' or 'max', got 'up'"),
+    ({"target": float("nan")}, "target must be a finite number, got nan"),
 ])
 def test_time_to_target_refuses_bad_input(kwargs, message):
-    h = pd.DataFrame({"val_accuracy": [0.5, 0.9]})
+    h = pd.DataFrame({"val_accuracy": [0.5, 0.9], "val_mae": [0.5, 0.1]})
+    if kwargs.get("metric") == "val_mae":
+        h = h.rename(columns={"val_mae": "val_mystery"})
+        kwargs["metric"] = "val_mystery"
     args = {"target": 0.8, "steps_per_epoch": 10, **kwargs}
     with pytest.raises(ValueError, match=message):
         dlgen.time_to_target(h, **args)
+
+
+def test_time_to_target_follows_the_direction_of_the_metric():
+    h = pd.DataFrame({"val_mae": [0.5, 0.3, 0.1], "val_auc": [0.5, 0.7, 0.9]})
+    assert dlgen.time_to_target(h, 0.2, 1, metric="val_mae")["epochs"] == 3       # lower is better
+    assert dlgen.time_to_target(h, 0.6, 1, metric="val_auc")["epochs"] == 2       # higher is better
+    assert dlgen.time_to_target(h, 0.4, 1, metric="val_mae", mode="max")["epochs"] == 1
+
+
+def test_selection_optimism_refuses_zero_splits():
+    with pytest.raises(ValueError, match="splits must be a positive integer, got 0"):
+        dlgen.selection_optimism(np.ones((2, 100), bool), 50, splits=0)
