@@ -38,7 +38,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["ResultsCache", "default_cache_dir", "describe", "environment", "fingerprint", "to_jsonable"]
+__all__ = ["ResultsCache", "as_cache", "code_digest", "default_cache_dir", "describe", "environment",
+           "fingerprint", "key_of", "to_jsonable"]
 
 # Version of the entry file format and of the key scheme: changing how keys
 # are made bumps it, so that no old entry answers for a new key scheme.
@@ -259,6 +260,10 @@ class _Describer:
                 return {"array": fingerprint(value)}
             except TypeError as e:
                 raise TypeError(f"{where}: {e}") from None
+        if isinstance(value, np.random.Generator):
+            return {"numpy_generator": self(value.bit_generator.state, f"{where} (generator state)")}
+        if isinstance(value, np.random.RandomState):
+            return {"numpy_random_state": self(list(value.get_state()), f"{where} (random state)")}
         if isinstance(value, (list, tuple)):
             return {type(value).__name__: [self(v, f"{where}[{i}]") for i, v in enumerate(value)]}
         if isinstance(value, dict):
@@ -353,6 +358,10 @@ class _Describer:
         keras = sys.modules.get("keras")
         if keras is None:
             return None
+        from .distribute import _is_engine, engine_identity
+
+        if _is_engine(value):
+            return {"distribution": engine_identity(value)}
         if isinstance(value, keras.Variable):
             return {"keras_variable": fingerprint(keras.ops.convert_to_numpy(value))}
         if isinstance(value, (keras.layers.Layer, keras.optimizers.Optimizer, keras.losses.Loss,
@@ -595,7 +604,16 @@ class ResultsCache:
 
 
 def as_cache(cache):
-    """`True` -> the default cache, `False`/`None` -> no cache, a `ResultsCache` as is; else a `TypeError`."""
+    """The cache a `cache=` argument names: `True` the default one, `False` or `None` none.
+
+    A `ResultsCache` is returned as it is; anything else is a `TypeError`
+    (a folder path is not taken silently: wrap it in `ResultsCache`).
+
+    Example:
+
+    >>> as_cache(False) is None, as_cache(ResultsCache("/tmp/c")).directory.name
+    (True, 'c')
+    """
     if cache is True:
         return ResultsCache()
     if cache is False or cache is None:

@@ -18,6 +18,7 @@ devices, so that the same code runs in CI and on a laptop.
 import contextlib
 
 import keras
+import numpy as np
 
 from ._checks import check_int
 
@@ -165,6 +166,16 @@ def replicas(engine):
     if hasattr(engine, "num_replicas_in_sync"):
         return int(engine.num_replicas_in_sync)
     return int(engine.device_mesh.devices.size)
+
+
+def engine_identity(engine):
+    """What defines a data-parallel engine for the results cache: its kind and its devices."""
+    kind = f"{type(engine).__module__}.{type(engine).__qualname__}"
+    if hasattr(engine, "num_replicas_in_sync"):
+        devices = [str(d) for d in getattr(engine.extended, "worker_devices", ())]
+    else:
+        devices = [str(d) for d in np.asarray(engine.device_mesh.devices).reshape(-1)]
+    return {"engine": kind, "replicas": replicas(engine), "devices": devices}
 
 
 def _is_engine(obj):

@@ -166,8 +166,10 @@ def test_train_val_split():
     assert set(xt).isdisjoint(set(xv))
     (xt2, _), _ = dlgen.train_val_split(x, y, 0.2, seed=1)
     np.testing.assert_array_equal(xt, xt2)
-    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 1.5"):
+    with pytest.raises(ValueError, match=r"val_fraction must be a share in \(0, 1\) or a count of examples, got 1.5"):
         dlgen.train_val_split(x, y, 1.5)
+    (xt, _), (xv, _) = dlgen.train_val_split(x, y, 12, seed=1)
+    assert (len(xt), len(xv)) == (88, 12)
 
 
 def test_to_model_input():
@@ -236,3 +238,30 @@ def test_train_val_subsets_equals_draw_then_split():
     assert not set(more) & set(used)
     with pytest.raises(ValueError, match="val_per_class"):
         dlgen.train_val_subsets(x, y, 40, 0)
+
+
+@pytest.mark.parametrize("train_per_class, val_per_class, classes",
+                         [(7, 11, 10), (1, 1, 2), (3, 29, 7), (100, 200, 10), (13, 5, 3), (2, 17, 10)])
+def test_train_val_subsets_returns_exactly_the_counts_asked_for(train_per_class, val_per_class, classes):
+    # A share (val / (train + val)) rounds up in scikit-learn: 7 and 11 per class gave 69 and 111.
+    rng = np.random.default_rng(train_per_class * 1000 + val_per_class)
+    y = np.repeat(np.arange(classes), train_per_class + val_per_class + 5)
+    rng.shuffle(y)
+    x = np.arange(len(y))
+    for seed in range(3):
+        (xt, yt), (xv, yv), used = dlgen.train_val_subsets(x, y, train_per_class, val_per_class, seed=seed)
+        assert (len(yt), len(yv)) == (train_per_class * classes, val_per_class * classes)
+        assert np.bincount(yv, minlength=classes).tolist() == [val_per_class] * classes
+        assert set(xt).isdisjoint(xv) and len(used) == len(xt) + len(xv)
+
+
+def test_to_model_input_refuses_images_that_are_scaled_already():
+    with pytest.raises(ValueError, match=r"got float32 images \(values 0 to 1\); images already scaled"):
+        dlgen.to_model_input(np.linspace(0, 1, 32, dtype="float32").reshape(2, 4, 4))
+    with pytest.raises(ValueError, match="pixel values must be 0 to 255, got 0 to 300"):
+        dlgen.to_model_input(np.array([[[0, 300]]], np.int16))
+
+
+def test_load_fashion_mnist_refuses_a_single_path_string():
+    with pytest.raises(TypeError, match=r"paths must be a list of folders, e.g. \['/data/fm'\], got the single path '/data/fm'"):
+        dlgen.load_fashion_mnist(paths="/data/fm", download=False)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import nbformat
 import pytest
@@ -60,7 +61,7 @@ def test_read_records_refuses_a_name_published_twice():
 
 
 def test_publish_record_refuses_what_json_cannot_hold():
-    with pytest.raises(ValueError, match="JSON-serializable"):
+    with pytest.raises(TypeError, match=r"the published record\['f'\] is a object, which a JSON record cannot hold"):
         dlgen.publish_record({"f": object()})
     with pytest.raises(TypeError, match="RunRecord or a dict"):
         dlgen.publish_record([1, 2])
@@ -92,11 +93,13 @@ def test_notebook_sweep_runs_each_config_and_seed_then_serves_the_cache(run_note
     assert [(r.name, r.seed) for r in records] == [("small", 0), ("small", 3), ("large", 0), ("large", 3)]
     assert [r.test["accuracy"] for r in records] == pytest.approx([0.6, 0.6, 0.7, 0.7])
     assert [r.final("val_accuracy") for r in records] == pytest.approx([0.6, 0.63, 0.6, 0.63])
-    assert sorted(p.name for p in out.iterdir()) == [
-        "run-large-seed0.ipynb", "run-large-seed3.ipynb", "run-small-seed0.ipynb", "run-small-seed3.ipynb"]
-    assert records[0].extra == {"tag": "x", "notebook": str(out / "run-small-seed0.ipynb")}
+    # One copy per run, named by configuration, the first digits of the run's key, and seed.
+    names = {re.sub(r"-[0-9a-f]{8}-", "-KEY-", p.name): p for p in out.iterdir()}
+    assert sorted(names) == [
+        "run-large-KEY-seed0.ipynb", "run-large-KEY-seed3.ipynb", "run-small-KEY-seed0.ipynb", "run-small-KEY-seed3.ipynb"]
+    assert records[0].extra == {"tag": "x", "notebook": str(names["run-small-KEY-seed0.ipynb"])}
     # The executed copy holds the parameters papermill injected.
-    executed = nbformat.read(out / "run-large-seed3.ipynb", as_version=4)
+    executed = nbformat.read(names["run-large-KEY-seed3.ipynb"], as_version=4)
     injected = [c.source for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "SCALE = 2.0" in injected[0] and "SEED = 3" in injected[0]
 
@@ -138,3 +141,37 @@ def test_a_failed_run_leaves_neither_a_copy_nor_a_cache_entry(run_notebook, tmp_
                              progress=False)
     assert list(out.iterdir()) == []
     assert list(cache.directory.glob("*.json")) == []
+
+
+def test_configurations_with_one_slug_get_their_own_executed_copies(run_notebook, tmp_path):
+    out = tmp_path / "executed"
+    configs = {"wide, dropout": {"SCALE": 1.0}, "wide dropout": {"SCALE": 2.0}}
+    records = dlgen.notebook_sweep(run_notebook, configs, [0], output_dir=out, cache=False, progress=False)
+    copies = [r.extra["notebook"] for r in records]
+    assert len(set(copies)) == 2 and all(os.path.exists(c) for c in copies)
+    assert [nbformat.read(c, as_version=4) is not None for c in copies] == [True, True]
+    assert [r.test["accuracy"] for r in records] == pytest.approx([0.6, 0.7])
+
+
+def test_a_published_payload_that_is_not_a_record_is_not_cached(run_notebook, tmp_path):
+    nb = nbformat.read(run_notebook, as_version=4)
+    nb.cells[-1].source = "dlgen.publish_record({'history': 3})"
+    nbformat.write(nb, run_notebook)
+    cache = dlgen.ResultsCache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="published a record 'run' that is not a RunRecord"):
+        dlgen.notebook_sweep(run_notebook, {"a": {}}, [0], output_dir=tmp_path / "out", cache=cache, progress=False)
+    assert list(cache.directory.glob("*.json")) == []
+
+
+def test_the_kernel_and_what_it_runs_are_in_the_key(run_notebook, tmp_path, monkeypatch):
+    cache = dlgen.ResultsCache(tmp_path / "cache")
+    real = nbsweep.kernel_environment("python3", str(run_notebook.parent))
+    assert real["dlgen_training_code"] == dlgen.cache.environment()["dlgen_training_code"]
+    dlgen.notebook_sweep(run_notebook, {"a": {}}, [0], output_dir=tmp_path / "out", cache=cache, progress=False)
+    assert len(list(cache.directory.glob("*.json"))) == 1
+    # A kernel that runs another Keras is another experiment.
+    monkeypatch.setattr(nbsweep, "kernel_environment", lambda name, cwd: {**real, "keras": "3.0.0"})
+    dlgen.notebook_sweep(run_notebook, {"a": {}}, [0], output_dir=tmp_path / "out", cache=cache, progress=False)
+    assert len(list(cache.directory.glob("*.json"))) == 2
+    with pytest.raises(TypeError, match="kernel_name must be the name of a Jupyter kernel, got 3"):
+        dlgen.notebook_sweep(run_notebook, {"a": {}}, [0], kernel_name=3, progress=False)

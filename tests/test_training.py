@@ -239,3 +239,51 @@ def test_target_reached_refuses_bad_settings_and_a_missing_metric():
     with pytest.raises(KeyError, match="'val_accuracy' is not in the logs"):
         dlgen.fit(dlgen.build_mlp((4,), 2, depth=0), (x, y), epochs=1,
                   callbacks=[dlgen.TargetReached("val_accuracy", 0.5)], evaluate_train=False)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(metrics="accuracy"), r"metrics must be a list or tuple of Keras metrics, e.g. \['accuracy'\], got str 'accuracy'"),
+    (dict(learning_rate=-1e-3), r"learning_rate must be a positive number or a Keras learning-rate schedule, got -0.001"),
+    (dict(learning_rate=float("nan")), r"learning_rate must be a positive number .* got nan"),
+    (dict(config={"units": object()}), r"config\['units'\] is a object"),
+    (dict(optimizer="adamm"), r"unknown optimizer 'adamm'"),
+])
+def test_fit_refuses_bad_arguments_before_training(toy, change, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), toy, epochs=1, **change)
+
+
+def test_fit_checks_the_labels_against_the_model_output(toy):
+    import keras
+
+    x, y = toy
+    with pytest.raises(ValueError, match="the model has 1 output unit, but sparse categorical cross-entropy"):
+        dlgen.fit(dlgen.build_mlp((6,), 1, depth=0), (x, y), epochs=1)
+    with pytest.raises(ValueError, match=r"train labels have shape \(64, 2\) \(one-hot"):
+        dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), (x, np.eye(2)[y]), epochs=1)
+    with pytest.raises(ValueError, match=r"test labels range from 0 to 4, but the model has 2 outputs"):
+        dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), (x, y), test=(x, y * 4), epochs=1)
+    with pytest.raises(ValueError, match=r"needs one-hot labels of shape \(n, 2\)"):
+        dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), (x, y), epochs=1,
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    # one-hot labels with the matching loss are fine
+    rec = dlgen.fit(dlgen.build_mlp((6,), 2, depth=0), (x, np.eye(2)[y]), epochs=1,
+                    loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    assert len(rec.history) == 1
+
+
+def test_target_reached_follows_the_direction_of_the_metric():
+    stop = dlgen.TargetReached("val_mae", 0.2)
+    assert stop.mode == "min"
+    assert dlgen.TargetReached("val_auc", 0.9).mode == "max"
+    with pytest.raises(ValueError, match="cannot tell whether 'val_custom' should go up or down"):
+        dlgen.TargetReached("val_custom", 0.2)
+    assert dlgen.TargetReached("val_custom", 0.2, mode="min").mode == "min"
+
+
+def test_a_record_dict_of_the_wrong_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"not a RunRecord dict: missing \['params', 'seconds', 'test'\]"):
+        dlgen.RunRecord.from_dict({"history": {}, "config": {}})
+    with pytest.raises(ValueError, match="history columns differ in length"):
+        dlgen.RunRecord.from_dict({"history": {"a": [1], "b": []}, "test": {}, "seconds": 0, "params": 1,
+                                   "config": {}})
