@@ -338,8 +338,10 @@ class _Describer:
         try:
             skip = {"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__annotations__",
                     "__dataclass_fields__", "__dataclass_params__", "__match_args__", "__firstlineno__",
-                    "__static_attributes__", "__hash__"}
-            members = {k: self(v, f"{where}.{k}") for k, v in sorted(vars(cls).items()) if k not in skip}
+                    "__static_attributes__", "__hash__", "__slotnames__", "__parameters__", "__orig_bases__"}
+            # Caches Python fills in lazily (copyreg's __slotnames__, abc's _abc_impl) are not content.
+            members = {k: self(v, f"{where}.{k}") for k, v in sorted(vars(cls).items())
+                       if k not in skip and not k.startswith("_abc_")}
             return {"class": name, "bases": [self(b, f"{where} base") for b in cls.__bases__ if b is not object],
                     "members": members}
         finally:
@@ -364,11 +366,12 @@ class _Describer:
             return {"distribution": engine_identity(value)}
         if isinstance(value, keras.Variable):
             return {"keras_variable": fingerprint(keras.ops.convert_to_numpy(value))}
-        if isinstance(value, (keras.layers.Layer, keras.optimizers.Optimizer, keras.losses.Loss,
-                              keras.metrics.Metric, keras.optimizers.schedules.LearningRateSchedule)):
-            kind = type(value)
-            config = value.get_config()
-            out = {"keras": f"{kind.__module__}.{kind.__qualname__}", "config": self(config, f"{where} config")}
+        kind = type(value)
+        if isinstance(value, keras.layers.Layer) or (kind.__module__.split(".")[0] == "keras"
+                                                     and callable(getattr(value, "get_config", None))):
+            # Layers and models, optimizers, losses, metrics, schedules, initializers, regularizers...
+            out = {"keras": f"{kind.__module__}.{kind.__qualname__}",
+                   "config": self(value.get_config(), f"{where} config")}
             if not _library_member(kind):
                 out["class"] = self._class(kind, where)
             if isinstance(value, keras.layers.Layer):

@@ -427,3 +427,16 @@ def test_sweep_script_module_runs_in_a_subprocess_too(tmp_path):
     '''))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
+
+
+class Config:
+    def __init__(self, units):
+        self.units = units
+
+
+def test_an_object_is_described_the_same_before_and_after_python_caches_things_on_its_class():
+    import copy
+
+    before = dlgen.describe(Config(3))
+    copy.copy(Config(3))                          # fills Config.__slotnames__
+    assert dlgen.describe(Config(3)) == before != dlgen.describe(Config(4))
