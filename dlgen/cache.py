@@ -20,6 +20,7 @@ and randomness that does not come from the seed `run_sweep` sets.
 
 import ast
 import dataclasses
+import dis
 import enum
 import functools
 import hashlib
@@ -211,9 +212,10 @@ def _bytecode_digest(code):
 
 
 def _names(code):
-    """Global names the code object and the functions, lambdas and comprehensions
-    nested in it refer to."""
-    names = set(code.co_names)
+    """Global names the code object, and the functions, lambdas and comprehensions
+    nested in it, load (not attribute names: `model.fit` does not read a global `fit`)."""
+    names = {ins.argval for ins in dis.get_instructions(code)
+             if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str)}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _names(const)

@@ -440,3 +440,16 @@ def test_an_object_is_described_the_same_before_and_after_python_caches_things_o
     before = dlgen.describe(Config(3))
     copy.copy(Config(3))                          # fills Config.__slotnames__
     assert dlgen.describe(Config(3)) == before != dlgen.describe(Config(4))
+
+
+fit = threading.Lock()      # a global that shares its name with an attribute the run function uses
+
+
+def uses_an_attribute_named_like_a_global(seed):
+    return dlgen.fit(dlgen.build_mlp((2,), 2, depth=0), (np.zeros((4, 2)), np.zeros(4)), epochs=0)
+
+
+def test_attribute_names_are_not_read_as_globals():
+    # `dlgen.fit` reads the global `dlgen`, not the global `fit` (a lock, which could not be keyed).
+    described = dlgen.describe(uses_an_attribute_named_like_a_global)
+    assert set(described["globals"]) == {"dlgen", "np"}
