@@ -27,6 +27,7 @@ import re
 import tempfile
 
 from .cache import as_cache, describe, key_of, to_jsonable
+from .sweep import _check_configs, _check_seeds
 from .training import RunRecord
 
 __all__ = ["RECORD_MIME", "notebook_sweep", "publish_record", "read_records"]
@@ -255,13 +256,11 @@ def notebook_sweep(notebook, configs, seeds, *, seed_parameter="SEED", fixed=Non
     notebook = pathlib.Path(notebook)
     if not notebook.is_file():
         raise FileNotFoundError(f"no run notebook at {notebook}.")
-    if not isinstance(configs, dict) or not configs:
-        raise ValueError("configs must be a non-empty dict {name: {PARAMETER: value}}.")
-    seeds = [check_int("each seed", s, 0) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must be a non-empty list of non-negative integers, got [].")
+    # The same checks as run_sweep's; papermill passes parameters as JSON.
+    configs = _check_configs(configs)
+    seeds = _check_seeds(seeds)
     jobs = check_int("jobs", jobs, 1)
-    fixed = dict(fixed or {})
+    fixed = to_jsonable(dict(fixed or {}), "fixed")
     with _quiet_papermill():
         known = set(papermill.inspect_notebook(os.fspath(notebook)))
     for name, cfg in [("fixed", fixed)] + list(configs.items()):
@@ -274,8 +273,6 @@ def notebook_sweep(notebook, configs, seeds, *, seed_parameter="SEED", fixed=Non
     cache = as_cache(cache)
     notebook = notebook.resolve()
     kernel_name = _kernel_name(notebook, kernel_name)
-    for name, cfg in [("fixed", fixed)] + list(configs.items()):
-        to_jsonable(cfg, f"configuration {name!r}")  # papermill passes parameters as JSON
     out_dir = pathlib.Path(output_dir).expanduser().resolve() if output_dir is not None else (
         (cache.directory if cache else pathlib.Path(tempfile.gettempdir()) / "dlgen") / "notebooks")
     base = {"kind": "notebook", "notebook": notebook.name, "code": _code_digest(notebook),

@@ -388,8 +388,6 @@ def fit(
         raise TypeError(f"config must be a dict of settings, got {type(config).__name__} {config!r}.")
     # Checked before training: a record whose settings cannot be stored would be lost after it.
     config = to_jsonable(config or {}, "config")
-    if learning_rate is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
-        _check_learning_rate(learning_rate)
     train = _check_pair("train", train)
     if train is None:
         raise ValueError("train must be a pair (x, y), got None.")

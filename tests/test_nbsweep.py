@@ -175,3 +175,10 @@ def test_the_kernel_and_what_it_runs_are_in_the_key(run_notebook, tmp_path, monk
     assert len(list(cache.directory.glob("*.json"))) == 2
     with pytest.raises(TypeError, match="kernel_name must be the name of a Jupyter kernel, got 3"):
         dlgen.notebook_sweep(run_notebook, {"a": {}}, [0], kernel_name=3, progress=False)
+
+
+def test_notebook_sweep_checks_seeds_and_configurations_like_run_sweep(run_notebook):
+    with pytest.raises(TypeError, match=r"seeds must be a list .* got int 3"):
+        dlgen.notebook_sweep(run_notebook, {"a": {}}, 3, progress=False)
+    with pytest.raises(TypeError, match=r"configuration 'a'\['SCALE'\] is a object"):
+        dlgen.notebook_sweep(run_notebook, {"a": {"SCALE": object()}}, [0], progress=False)
