@@ -30,6 +30,7 @@ from .data import (  # noqa: E402
 from .diagnose import REMEDIES, THRESHOLDS, VERDICTS, Diagnosis, diagnose  # noqa: E402
 from .distribute import DISTRIBUTIONS, data_parallel, replicas, split_cpu  # noqa: E402
 from .cache import ResultsCache, default_cache_dir, describe, fingerprint  # noqa: E402
+from .evaluation import evaluate, predict  # noqa: E402
 from .experiments import good_range, records_frame, selection_optimism, summarize, time_to_target  # noqa: E402
 from .sweep import run_sweep  # noqa: E402
 from .lr_finder import LRRangeTest, lr_range_test, suggest_learning_rate  # noqa: E402
@@ -116,6 +117,8 @@ __all__ = [
     "data_parallel",
     "replicas",
     "split_cpu",
+    "evaluate",
+    "predict",
     "ResultsCache",
     "default_cache_dir",
     "describe",

@@ -51,7 +51,7 @@ _FORMAT = 2
 # tabulate, plot or report results. Every module is in exactly one of the two
 # (a test checks), so a new module must be placed.
 TRAINING_MODULES = (
-    "_checks", "augment", "callbacks", "config", "data", "diagnose", "distribute", "lr_finder",
+    "_checks", "augment", "callbacks", "config", "data", "diagnose", "distribute", "evaluation", "lr_finder",
     "metrics", "models", "outlook", "probes", "schedules", "surfaces", "sweep", "training", "transfer",
 )
 REPORT_MODULES = ("__init__", "bench", "cache", "experiments", "nbsweep", "notebook", "plots", "verdicts")

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from ._checks import check_int, metric_mode
+from .evaluation import evaluate, predict
 
 __all__ = ["EpochTimer", "HeldOutEvaluation", "TargetReached"]
 
@@ -76,7 +77,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
     (['loss', 'test_loss'], 2)
     """
 
-    def __init__(self, data, prefix="test", batch_size=256, keep_predictions=False, every=1):
+    def __init__(self, data, prefix="test", batch_size=1024, keep_predictions=False, every=1):
         super().__init__()
         if not (isinstance(data, (tuple, list)) and len(data) == 2 and len(data[0]) == len(data[1])):
             raise ValueError("data must be a pair (x, y) of equal length.")
@@ -100,10 +101,9 @@ class HeldOutEvaluation(keras.callbacks.Callback):
                     logs[name] = float("nan")
             return
         if self.keep_predictions:
-            out = self.model.predict(self.data[0], batch_size=self.batch_size, verbose=0)
+            out = predict(self.model, self.data[0], batch_size=self.batch_size)
             self.predictions.append(np.asarray(out).argmax(axis=-1))
-        results = self.model.evaluate(self.data[0], self.data[1], batch_size=self.batch_size,
-                                      verbose=0, return_dict=True)
+        results = evaluate(self.model, self.data[0], self.data[1], batch_size=self.batch_size)
         self._names = [f"{self.prefix}_{name}" for name in results]
         if logs is not None:
             for name, value in results.items():

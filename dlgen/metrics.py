@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_int
+from .evaluation import EVAL_BATCH, predict
 
 __all__ = [
     "accuracy",
@@ -25,7 +26,7 @@ def predict_correct(model, x, y, batch_size=None):
         model: a classifier returning logits or probabilities, one column per class.
         x: inputs, as the model takes them.
         y: integer labels.
-        batch_size: prediction batch size (default: Keras's).
+        batch_size: most examples per prediction call (default: `dlgen.evaluation.EVAL_BATCH`).
 
     Returns:
         A boolean array, one entry per example.
@@ -40,7 +41,7 @@ def predict_correct(model, x, y, batch_size=None):
     y = np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}.")
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).argmax(axis=1) == y
+    return predict(model, x, batch_size=batch_size or EVAL_BATCH).argmax(axis=1) == y
 
 
 def accuracy(model, x, y, batch_size=None):

@@ -11,6 +11,7 @@ from ._checks import check_int
 from .cache import to_jsonable
 from .callbacks import EpochTimer
 from .distribute import replicas, resolve, scope
+from .evaluation import EVAL_BATCH, evaluate
 
 __all__ = ["OPTIMIZERS", "RunRecord", "fit", "make_optimizer"]
 
@@ -194,6 +195,37 @@ def _check_record_dict(d):
     seed = d.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         fail(f"seed must be an integer or null, got {seed!r}")
+
+
+class _Validation(keras.callbacks.Callback):
+    """`val_` metrics in the epoch's logs, as `validation_data` gives, through `evaluate`."""
+
+    def __init__(self, data, batch_size):
+        super().__init__()
+        self.data, self.batch_size = data, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            for k, v in evaluate(self.model, *self.data, batch_size=self.batch_size).items():
+                logs[f"val_{k}"] = v
+
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
+
+def _steps_per_execution(callbacks, n, batch_size):
+    """A whole epoch per call to the compiled training step, unless a callback acts on batches.
+
+    With `steps_per_execution` Keras runs that many steps inside one compiled
+    call: the same steps on the same batches, without the per-step cost of
+    calling from Python. Batch-level callback hooks then run once per call,
+    so a callback that defines one (e.g. the learning-rate finder) keeps one
+    step per call.
+    """
+    base = keras.callbacks.Callback
+    if any(getattr(type(cb), hook) is not getattr(base, hook) for cb in callbacks for hook in _BATCH_HOOKS):
+        return 1
+    return max(1, -(-n // batch_size))
 
 
 def _check_pair(name, data):
@@ -421,31 +453,45 @@ def fit(
             if isinstance(optimizer, keras.optimizers.Optimizer):
                 optimizer = optimizer.__class__.from_config(optimizer.get_config())
         opt = _optimizer(optimizer, learning_rate)
-        work.compile(optimizer=opt, loss=loss or _default_loss(model), metrics=list(metrics))
+        work.compile(optimizer=opt, loss=loss or _default_loss(model), metrics=list(metrics),
+                     # Several steps per call fail under tf.distribute; one device only.
+                     steps_per_execution=_steps_per_execution(callbacks, len(train[0]), batch_size)
+                     if engine is None else 1)
+        # Evaluation results do not depend on the batch size; larger batches
+        # mean fewer calls and less per-call overhead.
+        eval_batch = max(int(batch_size), EVAL_BATCH)
+        fast = engine is None  # test_on_batch does not split a batch across replicas
+        if fast and validation is not None:
+            # Validation after every epoch through `evaluate`, in a callback that
+            # runs before all others, so that they (and the History) see val_ metrics
+            # as with validation_data, at a fraction of its per-epoch cost.
+            run_callbacks = [_Validation(validation, eval_batch), EpochTimer(), *callbacks]
+            validation_data = None
+        else:
+            run_callbacks, validation_data = [EpochTimer(), *callbacks], validation
         start = time.perf_counter()
         h = work.fit(
             train[0],
             train[1],
-            validation_data=validation,
+            validation_data=validation_data,
             epochs=int(epochs),
             batch_size=int(batch_size),
-            # Evaluation results do not depend on the batch size; larger batches
-            # mean fewer steps and less per-step overhead.
-            validation_batch_size=max(int(batch_size), 256),
-            callbacks=[EpochTimer(), *callbacks],
+            validation_batch_size=eval_batch,
+            callbacks=run_callbacks,
             verbose=verbose,
         )
         seconds = time.perf_counter() - start
         history = pd.DataFrame(h.history)
         history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
 
-        def evaluate(data):
-            out = work.evaluate(data[0], data[1], batch_size=max(int(batch_size), 256),
-                                verbose=0, return_dict=True)
+        def evaluate_on(data):
+            if fast:
+                return evaluate(work, data[0], data[1], batch_size=eval_batch)
+            out = work.evaluate(data[0], data[1], batch_size=eval_batch, verbose=0, return_dict=True)
             return {k: float(v) for k, v in out.items()}
 
-        test_metrics = evaluate(test) if test is not None else {}
-        train_metrics = evaluate(train) if evaluate_train and epochs > 0 else {}
+        test_metrics = evaluate_on(test) if test is not None else {}
+        train_metrics = evaluate_on(train) if evaluate_train and epochs > 0 else {}
     if work is not model:
         # The caller's model gets the trained weights, compiled as it would be
         # without a distribution (with its own optimizer) so that it can evaluate.
