@@ -9,7 +9,7 @@ NOTEBOOKS := $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb))
 # Chapters executed at a time by nbval (make test, make book).
 NBVAL_WORKERS ?= 2
 
-.PHONY: help venv book test unit notebooks book-quick site-check bench lab strip clean backends floor
+.PHONY: help venv book test unit integration notebooks book-quick site-check bench lab strip clean backends floor
 
 help:
 	@echo "make book    execute every chapter (full budget) and build the HTML book into _build/html/"
@@ -52,10 +52,16 @@ _build/.dlgen-stamp: $(wildcard dlgen/*.py)
 	rm -rf _build/.jupyter_cache _build/quick/_build/.jupyter_cache
 	mkdir -p _build && touch $@
 
-test: unit notebooks book-quick site-check
+test: unit notebooks integration book-quick site-check
 
+# dlgen's unit tests and doctests: small models on small arrays, well under a minute.
 unit: $(STAMP)
-	$(PY) -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site
+	$(PY) -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site -m "not integration" -n $(NBVAL_WORKERS)
+
+# The tests that run kernels, chapters or subprocesses, or read the installed
+# dataset: they belong with the chapter runs.
+integration: $(STAMP)
+	$(PY) -m pytest tests -q -p no:cacheprovider --ignore=tests/site -m integration -n $(NBVAL_WORKERS)
 
 # Every cell of every chapter runs; claim-check cells fail the run if a claim
 # stops holding. Two notebooks run at a time (a chapter's small models keep

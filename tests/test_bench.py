@@ -4,6 +4,9 @@ import pytest
 
 from dlgen import bench
 
+# Runs kernels, chapters or subprocesses: with the chapter runs, not the unit tests.
+pytestmark = pytest.mark.integration
+
 
 def _tiny_notebook(path, fail=False):
     nb = nbformat.v4.new_notebook(cells=[

@@ -361,6 +361,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.integration
 def test_two_processes_sharing_a_key_compute_it_once_and_leave_one_valid_entry(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
@@ -413,6 +414,7 @@ def test_to_jsonable_names_where_the_bad_value_is():
         cache_module.to_jsonable({1: 2}, "x")
 
 
+@pytest.mark.integration
 def test_sweep_script_module_runs_in_a_subprocess_too(tmp_path):
     # A run function in a script (module __main__) is followed like a notebook's.
     script = tmp_path / "main.py"

@@ -109,6 +109,7 @@ def test_keras_cache_is_looked_in_first(tmp_path, fashion_dir, monkeypatch):
 
 
 @pytest.mark.skipif(not data.DEBIAN_FASHION_DIR.exists(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.integration
 def test_the_installed_dataset_verifies():
     (x, y), (xt, yt) = dlgen.load_fashion_mnist(paths=[data.DEBIAN_FASHION_DIR])
     assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)

@@ -125,6 +125,7 @@ def test_output_forms():
     assert json.loads(json.dumps(d.to_dict()))["verdict"] == "overfitting"
 
 
+@pytest.mark.integration
 def test_real_runs_a_keras_history_and_a_run_record():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 20)).astype("float32")

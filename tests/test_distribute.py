@@ -45,6 +45,7 @@ def test_one_data_parallel_step_equals_one_single_device_step():
     assert rec.config["replicas"] == 2
 
 
+@pytest.mark.integration
 def test_data_parallel_training_learns_and_the_callers_model_gets_the_weights():
     x, y = _data(600)
     model = _model()
@@ -80,6 +81,7 @@ def test_a_split_after_the_backend_started_is_refused_with_the_way_out():
         dlgen.split_cpu(3)
 
 
+@pytest.mark.integration
 def test_models_of_different_shapes_train_one_after_the_other():
     # One engine serves every model: on TensorFlow a second strategy training
     # another shape would fail in its all-reduce (tensorflow/tensorflow#62790).
@@ -93,6 +95,7 @@ def test_models_of_different_shapes_train_one_after_the_other():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="synchronized batch norm is TensorFlow's")
+@pytest.mark.integration
 def test_synchronized_batch_norm_makes_the_step_match_one_device():
     x, y = _data()
     kw = dict(epochs=1, batch_size=len(x), optimizer="SGD", learning_rate=0.5, evaluate_train=False)

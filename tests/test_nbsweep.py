@@ -11,6 +11,9 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 import dlgen
 from dlgen import nbsweep
 
+# Runs kernels, chapters or subprocesses: with the chapter runs, not the unit tests.
+pytestmark = pytest.mark.integration
+
 # A run notebook small enough to execute in a test: it imports dlgen (the
 # kernel must find it) and publishes a record whose numbers depend on the
 # parameters, so the test can tell the runs apart.

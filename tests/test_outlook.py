@@ -35,6 +35,7 @@ def test_shift_images_keeps_shape_and_dtype_and_refuses_unknown_kinds():
         dlgen.shift_images(x, "noise", noise_std=0)
 
 
+@pytest.mark.integration
 def test_multitask_model_learns_both_heads_and_checks_its_labels():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 6)).astype("float32")

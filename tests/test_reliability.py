@@ -13,6 +13,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+# Runs kernels, chapters or subprocesses: with the chapter runs, not the unit tests.
+pytestmark = pytest.mark.integration
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -80,6 +80,7 @@ def test_features_and_bad_arguments():
         transfer_model(source, 0)
 
 
+@pytest.mark.integration
 def test_imagenet_features_shapes_and_scaling():
     gray = np.zeros((3, 28, 28), np.uint8)
     colour = np.full((2, 40, 40, 3), 0.5, np.float32)
