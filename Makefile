@@ -5,18 +5,21 @@ PY := $(VENV)/bin/python
 JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going
-NOTEBOOKS := $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb))
+# The chapters, and the run notebooks they sweep (which ship inside dlgen).
+NOTEBOOKS := $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb)) $(wildcard dlgen/run_notebooks/*.ipynb)
 # Chapters executed at a time by nbval (make test, make book).
 NBVAL_WORKERS ?= 2
 
-.PHONY: help venv book test unit integration notebooks book-quick site-check bench lab strip clean backends floor
+.PHONY: help venv book test unit integration profile notebooks book-quick site-check bench lab strip clean backends floor
 
 help:
 	@echo "make book    execute every chapter (full budget) and build the HTML book into _build/html/"
 	@echo "make test    unit tests, every chapter in quick mode under nbval, quick book build with -W,"
 	@echo "             then the built site checked: links, and pages rendered in headless Chromium"
-	@echo "make bench   dlgen.fit against plain model.fit, then time and peak memory of each chapter,"
-	@echo "             quick and full, from a cold cache"
+	@echo "make book KERAS_BACKEND=jax  the same book, built under JAX into _build/jax/_build/html/"
+	@echo "make bench   dlgen.fit against plain model.fit on the typical run, then time and peak memory"
+	@echo "             of each chapter, quick and full, TensorFlow and JAX, from a cold cache"
+	@echo "make profile where a few chapters' time goes (model construction, tracing, training, validation...)"
 	@echo "make backends  unit tests under every Keras backend (TensorFlow, JAX, PyTorch), chapters under JAX"
 	@echo "make floor   unit tests and two chapters with the oldest TensorFlow and Keras that pyproject.toml admits"
 	@echo "make lab     open the chapters in JupyterLab"
@@ -30,6 +33,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The Keras backend the book is built under. TensorFlow by default;
+# `make book KERAS_BACKEND=jax` builds the same book under JAX, in its own
+# environment (.venv-jax) and into _build/jax/_build/html, apart from
+# TensorFlow's (jupyter-cache keys on code only, not on the backend).
+KERAS_BACKEND ?= tensorflow
+export KERAS_BACKEND
+ifeq ($(KERAS_BACKEND),tensorflow)
+BOOK_VENV := $(VENV)
+BOOK_OUT := .
+else
+BOOK_VENV := .venv-$(KERAS_BACKEND)
+BOOK_OUT := _build/$(KERAS_BACKEND)
+endif
+
 # Full budget. The execution cache lives in _build/.jupyter_cache, apart from
 # the quick build's, so quick outputs never reach the published book.
 # The build executes chapters one after the other, and a chapter's small
@@ -37,19 +54,19 @@ venv: $(STAMP)
 # two at a time under nbval (their claim checks hold in the full budget too),
 # which fills dlgen's results cache, and the build's own execution then takes
 # their experiments from it. After a prose-only edit nothing runs twice.
-book: $(STAMP) _build/.dlgen-stamp
-	@stale="$$($(PY) .ci/stale_notebooks.py _build/.jupyter_cache $(NOTEBOOKS))"; \
+book: $(BOOK_VENV)/.installed _build/.dlgen-stamp
+	@stale="$$($(BOOK_VENV)/bin/python .ci/stale_notebooks.py $(BOOK_OUT)/_build/.jupyter_cache $(NOTEBOOKS))"; \
 	if [ -n "$$stale" ]; then \
-		echo "== executing, $(NBVAL_WORKERS) at a time: $$stale"; \
-		DLGEN_QUICK=0 $(PY) -m pytest --nbval-lax $$stale -q -p no:cacheprovider \
+		echo "== executing under $(KERAS_BACKEND), $(NBVAL_WORKERS) at a time: $$stale"; \
+		DLGEN_QUICK=0 $(BOOK_VENV)/bin/python -m pytest --nbval-lax $$stale -q -p no:cacheprovider \
 			-o addopts="" -o testpaths=notebooks -n $(NBVAL_WORKERS) --dist loadfile || exit 1; \
 	fi
-	DLGEN_QUICK=0 $(JB) build . $(BOOK_FLAGS)
+	DLGEN_QUICK=0 $(BOOK_VENV)/bin/jupyter-book build . --path-output $(BOOK_OUT) $(BOOK_FLAGS)
 
 # jupyter-cache keys on a notebook's code only: when dlgen changes, the
 # executed outputs of both builds are dropped so the chapters run again.
-_build/.dlgen-stamp: $(wildcard dlgen/*.py)
-	rm -rf _build/.jupyter_cache _build/quick/_build/.jupyter_cache
+_build/.dlgen-stamp: $(wildcard dlgen/*.py) $(wildcard dlgen/run_notebooks/*.ipynb)
+	rm -rf _build/.jupyter_cache _build/quick/_build/.jupyter_cache _build/*/_build/.jupyter_cache
 	mkdir -p _build && touch $@
 
 test: unit notebooks integration book-quick site-check
@@ -87,8 +104,7 @@ site-check: $(STAMP)
 # unit tests and doctests run under each, then BACKEND_CHAPTERS execute in quick
 # mode under JAX with their claim checks. BACKENDS=jax limits the matrix.
 BACKENDS ?= tensorflow jax torch
-BACKEND_CHAPTERS ?= notebooks/04_optimizers.ipynb notebooks/06_dropout.ipynb \
-	notebooks/11_overfitting.ipynb notebooks/16_data_parallel.ipynb
+BACKEND_CHAPTERS ?= $(NOTEBOOKS)
 
 .venv-%/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-$*
@@ -100,12 +116,14 @@ backends: $(STAMP) $(foreach b,$(filter-out tensorflow,$(BACKENDS)),.venv-$(b)/.
 	@for b in $(BACKENDS); do \
 		py=$(PY); [ $$b = tensorflow ] || py=.venv-$$b/bin/python; \
 		echo "== dlgen's unit tests and doctests, KERAS_BACKEND=$$b"; \
-		KERAS_BACKEND=$$b $$py -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site || exit 1; \
+		KERAS_BACKEND=$$b $$py -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site \
+			-m "not integration" -n $(NBVAL_WORKERS) || exit 1; \
 	done
 ifneq (,$(filter jax,$(BACKENDS)))
 	@echo "== chapters in quick mode, KERAS_BACKEND=jax"
 	KERAS_BACKEND=jax DLGEN_QUICK=1 DLGEN_CACHE=$(CURDIR)/_build/.dlgen-cache-jax .venv-jax/bin/python -m pytest \
-		--nbval-lax $(BACKEND_CHAPTERS) -q -p no:cacheprovider -o addopts="" -o testpaths=notebooks
+		--nbval-lax $(BACKEND_CHAPTERS) -q -p no:cacheprovider -o addopts="" -o testpaths=notebooks \
+		-n $(NBVAL_WORKERS) --dist loadfile
 endif
 
 # The oldest versions pyproject.toml admits: every floor pinned to its release
@@ -122,12 +140,19 @@ FLOOR_CHAPTERS ?= notebooks/02_backprop.ipynb notebooks/06_dropout.ipynb
 
 floor: .venv-floor/.installed
 	@.venv-floor/bin/python -c "import importlib.metadata as m; print('floor versions:', ', '.join(f'{p} {m.version(p)}' for p in ['tensorflow-cpu', 'keras', 'numpy', 'pandas', 'matplotlib', 'scikit-learn']))"
-	.venv-floor/bin/python -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site
+	.venv-floor/bin/python -m pytest tests dlgen -q -p no:cacheprovider --ignore=tests/site -m "not integration" -n $(NBVAL_WORKERS)
 	DLGEN_QUICK=1 DLGEN_CACHE=$(CURDIR)/_build/.dlgen-cache-floor .venv-floor/bin/python -m pytest \
 		--nbval-lax $(FLOOR_CHAPTERS) -q -p no:cacheprovider -o addopts="" -o testpaths=notebooks
 
-bench: $(STAMP)
-	$(PY) -m dlgen.bench --overhead $(NOTEBOOKS)
+# The overhead ratio on the typical run, then every chapter cold, quick and
+# full, under TensorFlow and JAX, with the ratio JAX / TensorFlow per chapter.
+bench: $(STAMP) .venv-jax/.installed
+	$(PY) -m dlgen.bench --overhead --backends tensorflow,jax --python jax=.venv-jax/bin/python $(NOTEBOOKS)
+
+# Where the time of a few representative chapters goes (sampled stacks, quick budget).
+PROFILE_CHAPTERS ?= notebooks/06_dropout.ipynb notebooks/08_early_stopping.ipynb notebooks/11_overfitting.ipynb
+profile: $(STAMP)
+	$(PY) -m dlgen.bench --profile --modes quick $(PROFILE_CHAPTERS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

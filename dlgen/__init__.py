@@ -43,7 +43,7 @@ from .metrics import (  # noqa: E402
     reliability,
 )
 from .models import build_cnn, build_mlp  # noqa: E402
-from .nbsweep import notebook_sweep, publish_record, read_records  # noqa: E402
+from .nbsweep import notebook_sweep, publish_record, read_records, run_notebook, run_notebooks  # noqa: E402
 from .notebook import glue  # noqa: E402
 from .outlook import (  # noqa: E402
     FASHION_MNIST_GROUPS,
@@ -142,6 +142,8 @@ __all__ = [
     "build_mlp",
     "glue",
     "notebook_sweep",
+    "run_notebook",
+    "run_notebooks",
     "publish_record",
     "read_records",
     "VERDICT_WORDS",

@@ -30,7 +30,43 @@ from .cache import as_cache, describe, key_of, to_jsonable
 from .sweep import _check_configs, _check_seeds
 from .training import RunRecord
 
-__all__ = ["RECORD_MIME", "notebook_sweep", "publish_record", "read_records"]
+__all__ = ["RECORD_MIME", "notebook_sweep", "publish_record", "read_records", "run_notebook", "run_notebooks"]
+
+# The run notebooks ship inside the package (package data), so that a chapter
+# that sweeps one runs on its own: copied alone into a folder, or opened on
+# Colab, with dlgen installed from a wheel.
+_RUN_NOTEBOOKS = pathlib.Path(__file__).resolve().parent / "run_notebooks"
+
+
+def run_notebooks():
+    """Names of the run notebooks that ship with dlgen.
+
+    Example:
+
+    >>> "14a_one_run" in run_notebooks()
+    True
+    """
+    return sorted(p.stem for p in _RUN_NOTEBOOKS.glob("*.ipynb"))
+
+
+def run_notebook(name):
+    """Path of a run notebook that ships with dlgen, for `notebook_sweep`.
+
+    Args:
+        name: its name without `.ipynb`, one of `run_notebooks()`.
+
+    Raises:
+        ValueError: no run notebook of that name (the message lists them).
+
+    Example:
+
+    >>> run_notebook("14a_one_run").name
+    '14a_one_run.ipynb'
+    """
+    names = run_notebooks()
+    if not isinstance(name, str) or name.removesuffix(".ipynb") not in names:
+        raise ValueError(f"no run notebook {name!r} ships with dlgen; there are: {', '.join(names)}.")
+    return _RUN_NOTEBOOKS / f"{name.removesuffix('.ipynb')}.ipynb"
 
 RECORD_MIME = "application/json"
 _TAG = "dlgen_record"

@@ -372,6 +372,14 @@ def fit(
 ):
     """Compile `model`, train it, evaluate it, and return a `RunRecord`.
 
+    What it adds to `model.fit` costs less than nothing: on one device an
+    epoch of training steps runs in one compiled call (`steps_per_execution`,
+    unless a callback acts on single batches), and the validation set is
+    evaluated after every epoch by `dlgen.evaluate`, without building an input
+    pipeline each time. The numbers are those of `model.fit` with
+    `validation_data`; the typical run of the book takes about half as long
+    on TensorFlow (`make bench`). The model stays compiled that way.
+
     Args:
         model: an uncompiled (or compiled, it is recompiled) `keras.Model`.
         train: `(x, y)` training arrays.

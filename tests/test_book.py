@@ -20,7 +20,7 @@ CHAPTERS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TEMPLATE = ROOT / "notebooks" / "_template.ipynb"
 # Run notebooks (e.g. 14a_one_run): one training run each, executed many times by a
 # chapter's papermill sweep and shown in the book as a section of that chapter.
-RUN_NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9][a-z]_*.ipynb"))
+RUN_NOTEBOOKS = sorted(p for p in (ROOT / "dlgen" / "run_notebooks").glob("[0-9][0-9][a-z]_*.ipynb"))
 
 
 def _cells(path):
