@@ -76,14 +76,15 @@ def evaluate(model, x, y, batch_size=EVAL_BATCH):
     if len(x) == 0:
         raise ValueError("cannot evaluate on an empty set.")
     parts = _chunks(len(x), batch_size)
-    if len(parts) > 1 and not _mean_metrics(model):
-        out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-        return {k: float(v) for k, v in out.items()}
     totals = {}
-    for part in parts:
+    for i, part in enumerate(parts):
         # test_on_batch resets the metrics first in recent Keras, not in older releases.
         model.reset_metrics()
         out = model.test_on_batch(x[part], y[part], return_dict=True)
+        # The compiled metrics exist once a first batch has gone through.
+        if i == 0 and len(parts) > 1 and not _mean_metrics(model):
+            out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+            return {k: float(v) for k, v in out.items()}
         weight = (part.stop - part.start) / len(x)
         for k, v in out.items():
             totals[k] = totals.get(k, 0.0) + weight * float(v)

@@ -84,9 +84,11 @@ def test_run_notebook_conventions(path):
     (install,) = _tagged(path, "colab-install")
     assert REPO_URL in _source(install)
     chapter = path.name[:2]
-    users = [c for c in CHAPTERS if c.name.startswith(chapter) and path.name in c.read_text()]
-    assert users, f"no chapter {chapter}_* runs {path.name}"
-    assert f"file: notebooks/{path.stem}\n" in TOC_TEXT
+    # A chapter finds its run notebook inside the installed package, never beside itself.
+    users = [c for c in CHAPTERS if c.name.startswith(chapter)
+             and f'dlgen.run_notebook(\\"{path.stem}\\")' in c.read_text()]
+    assert users, f"no chapter {chapter}_* runs {path.name} through dlgen.run_notebook"
+    assert f"file: dlgen/run_notebooks/{path.stem}\n" in TOC_TEXT
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
@@ -152,3 +154,11 @@ def test_every_numbered_claim_of_the_essay_gets_a_computed_verdict():
                     covered.update(s.strip() for s in sections.split(","))
     missing = [s for s in ESSAY_SECTIONS if s not in covered]
     assert not missing, f"essay sections without a verdict: {missing}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_a_chapter_reads_no_notebook_beside_it(path):
+    # Colab opens one notebook alone: a run notebook comes from dlgen.run_notebook, not from a path.
+    for cell in _cells(path):
+        if cell["cell_type"] == "code":
+            assert ".ipynb" not in _source(cell), f"{path.name} names a notebook file: {_source(cell)[:200]}"
