@@ -349,12 +349,14 @@ def per_backend(table):
     [{'quick tensorflow': 10.0, 'quick jax': 4.0, 'quick jax/tf': 0.4}]
     """
     cold = table[table["cache"] == "cold"]
-    wide = cold.pivot_table(index="notebook", columns=["mode", "backend"], values="seconds", sort=False)
+    seconds = cold.set_index(["notebook", "mode", "backend"])["seconds"]
     out = {}
     for mode in dict.fromkeys(cold["mode"]):
-        for backend in ("tensorflow", "jax"):
-            out[f"{mode} {backend}"] = wide[(mode, backend)]
-        out[f"{mode} jax/tf"] = wide[(mode, "jax")] / wide[(mode, "tensorflow")]
+        # A chapter that failed under a backend has no time there (NaN), and no ratio.
+        tf, jax = (seconds.xs((mode, b), level=("mode", "backend")) if (mode, b) in seconds.index.droplevel(0)
+                   else pd.Series(float("nan"), index=seconds.index.unique(0)) for b in ("tensorflow", "jax"))
+        out[f"{mode} tensorflow"], out[f"{mode} jax"] = tf, jax.reindex(tf.index)
+        out[f"{mode} jax/tf"] = out[f"{mode} jax"] / tf
     return pd.DataFrame(out)
 
 
