@@ -53,11 +53,13 @@ def evaluate(model, x, y, batch_size=EVAL_BATCH):
 
     Args:
         model: a compiled `keras.Model`.
-        x, y: arrays of examples and labels, of equal length.
+        x: array of examples.
+        y: array of labels, as long as `x`.
         batch_size: most examples per call.
 
     Returns:
-        A dict of floats, e.g. `{"loss": 0.41, "accuracy": 0.86}`.
+        A dict of floats, one per compiled metric and the loss, keyed as
+        `model.evaluate(..., return_dict=True)` keys them.
 
     Example:
 
