@@ -37,7 +37,9 @@ def _mean_metrics(model):
                 yield from flat(inner)
             else:
                 yield m
-    return all(isinstance(m, keras.metrics.Mean) for m in flat(model.metrics))
+    # A subclass that computes its result otherwise (RootMeanSquaredError) is not a mean.
+    return all(isinstance(m, keras.metrics.Mean) and type(m).result is keras.metrics.Mean.result
+               for m in flat(model.metrics))
 
 
 def evaluate(model, x, y, batch_size=EVAL_BATCH):
@@ -48,7 +50,8 @@ def evaluate(model, x, y, batch_size=EVAL_BATCH):
     size of the set): the set goes through `model.test_on_batch` in parts
     of at most `batch_size` examples, and the parts' metrics are averaged,
     weighted by their sizes. Metrics that are not means over examples
-    (e.g. AUC) go through `model.evaluate` when the set needs several parts.
+    (AUC, root mean squared error) go through `model.evaluate` when the set
+    needs several parts.
     `dlgen.fit` validates after every epoch this way.
 
     Args:
@@ -86,6 +89,7 @@ def evaluate(model, x, y, batch_size=EVAL_BATCH):
         # The compiled metrics exist once a first batch has gone through.
         if i == 0 and len(parts) > 1 and not _mean_metrics(model):
             out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+            model.reset_metrics()
             return {k: float(v) for k, v in out.items()}
         weight = (part.stop - part.start) / len(x)
         for k, v in out.items():

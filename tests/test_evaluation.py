@@ -104,6 +104,21 @@ def test_a_callback_on_batches_gets_every_batch():
     assert counter.batches == 20
     assert _steps_per_execution([counter], 300, 30) == 1
     assert _steps_per_execution([keras.callbacks.EarlyStopping()], 300, 30) == 10
+    # A LambdaCallback sets its batch hooks on the instance.
+    assert _steps_per_execution([keras.callbacks.LambdaCallback(on_train_batch_end=print)], 300, 30) == 1
+    assert _steps_per_execution([keras.callbacks.LambdaCallback(on_epoch_end=print)], 300, 30) == 10
+
+
+def test_root_mean_squared_error_is_not_averaged_over_parts():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype("float32")
+    y = (x.sum(axis=1) + rng.normal(size=200) * np.linspace(0, 3, 200)).astype("float32")
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    m.compile("sgd", "mse", metrics=[keras.metrics.RootMeanSquaredError(name="rmse")])
+    # The RMSE of the set is not the size-weighted mean of the parts' RMSEs (the noise grows along the set).
+    fast = dlgen.evaluate(m, x, y, batch_size=50)
+    slow = m.evaluate(x, y, batch_size=50, verbose=0, return_dict=True)
+    assert fast["rmse"] == pytest.approx(slow["rmse"], rel=1e-5)
 
 
 _ONE_RUN = """
