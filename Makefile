@@ -10,7 +10,8 @@ NOTEBOOKS := $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb)) $(wildcard
 # Chapters executed at a time by nbval (make test, make book).
 NBVAL_WORKERS ?= 2
 
-.PHONY: help venv book test unit integration profile notebooks book-quick site-check bench lab strip clean backends floor
+PHONY_CLAIMS := claims-page
+.PHONY: $(PHONY_CLAIMS) help venv book test unit integration profile notebooks book-quick site-check bench lab strip clean backends floor
 
 help:
 	@echo "make book    execute every chapter (full budget) and build the HTML book into _build/html/"
@@ -22,6 +23,7 @@ help:
 	@echo "make profile where a few chapters' time goes (model construction, tracing, training, validation...)"
 	@echo "make backends  unit tests under every Keras backend (TensorFlow, JAX, PyTorch), chapters under JAX"
 	@echo "make floor   unit tests and two chapters with the oldest TensorFlow and Keras that pyproject.toml admits"
+	@echo "make claims-page  regenerate book/claims.md from the chapters' claims cells"
 	@echo "make lab     open the chapters in JupyterLab"
 	@echo "make strip   remove outputs from the notebooks before committing"
 
@@ -171,3 +173,8 @@ strip: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# The page Claims and verdicts, generated from the chapters' declarations (a unit
+# test fails when the committed page is out of date).
+claims-page: $(STAMP)
+	$(PY) -c "import sys, dlgen.claims; sys.exit(dlgen.claims._main())" page notebooks/[0-9][0-9]_*.ipynb -o book/claims.md

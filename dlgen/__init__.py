@@ -69,6 +69,7 @@ from .surfaces import (  # noqa: E402
 )
 from .training import OPTIMIZERS, RunRecord, fit, make_optimizer  # noqa: E402
 from .verdicts import VERDICT_WORDS, VerdictTable  # noqa: E402
+from .claims import Claims, decide, paired  # noqa: E402
 from .transfer import (  # noqa: E402
     TRANSFER_MODES,
     cached_weights,
@@ -148,6 +149,9 @@ __all__ = [
     "read_records",
     "VERDICT_WORDS",
     "VerdictTable",
+    "Claims",
+    "decide",
+    "paired",
     "FASHION_MNIST_GROUPS",
     "SHIFTS",
     "build_multitask_mlp",
