@@ -84,7 +84,11 @@ def _t_quantile(level, df):
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
-    """A measured effect: its per-seed values, mean, interval and verdict."""
+    """A measured effect: its per-seed values, mean, interval and verdict.
+
+    >>> decide([0.1, 0.2], margin=0.0).n
+    2
+    """
 
     values: tuple
     mean: float
@@ -135,6 +139,12 @@ def decide(values, margin, level=LEVEL, control=None):
 
     Returns:
         A `Measurement`.
+
+    Example:
+
+    >>> m = decide([0.05, 0.07, 0.06], margin=0.02)
+    >>> m.verdict, round(m.low, 3), round(m.high, 3)
+    ('confirmed', 0.043, 0.077)
     """
     if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not math.isfinite(margin):
         raise ValueError(f"margin must be a finite number, got {margin!r}.")
@@ -194,7 +204,12 @@ def paired(frame, value, treatment, control, within="name", by="seed", relative=
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One claim of the essay as a chapter declares it (see `Claims.declare`)."""
+    """One claim of the essay as a chapter declares it (see `Claims.declare`).
+
+    >>> Claims("99 Demo").declare("3.9/x", section="3.9", words="早停法", says="s", quantity="q",
+    ...                           margin=0.0, unit="u", why="w", expect="depends").claims["3.9/x"].expect
+    'depends'
+    """
 
     key: str
     section: str
@@ -222,6 +237,18 @@ class Claims:
 
     Args:
         chapter: the chapter's name, e.g. `"06 Dropout"`.
+
+    Example:
+
+    >>> claims = Claims("99 Demo")
+    >>> _ = claims.declare("4.2.6/underfitting", section="4.2.6", words="Dropout可以帮助模型训练更加稳定",
+    ...                    says="dropout is a remedy for underfitting",
+    ...                    quantity="training accuracy with dropout minus without, paired by seed",
+    ...                    margin=0.01, unit="accuracy", why="a remedy must fit the training set a point better",
+    ...                    expect="wrong")
+    >>> claims.measure("4.2.6/underfitting", [-0.12, -0.09, -0.15]).verdict
+    'wrong'
+    >>> _ = claims.check(quick=True)   # raises AssertionError when a verdict differs from `expect`
     """
 
     def __init__(self, chapter):

@@ -54,7 +54,7 @@ def test_notebook_conventions(path):
     assert {"SEED", "QUICK", "N_SEEDS"} <= names
 
     checks = _tagged(path, "claim-check")
-    assert checks and all("assert " in _source(c) for c in checks)
+    assert checks and all("assert " in _source(c) or "claims.check(" in _source(c) for c in checks)
 
     (install,) = _tagged(path, "colab-install")
     assert REPO_URL in _source(install), "the Colab install cell must use _config.yml's repository URL"
@@ -126,16 +126,17 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text()
 
 
-def test_claims_page_pastes_every_computed_verdict_table():
+def test_claims_page_pastes_every_chapters_computed_verdicts():
+    from dlgen.claims import collect
+
     claims = (ROOT / "book" / "claims.md").read_text()
-    for path in CHAPTERS:
+    for path, _ in collect(CHAPTERS):
         text = path.read_text()
-        linked = f"{{doc}}`../notebooks/{path.stem}`" in claims
-        assert linked, f"book/claims.md does not link {path.stem}"
-        if "dlgen.VerdictTable(" in text:
-            # computed verdicts: glued by the chapter, shown in it, pasted on the claims page
-            assert "verdicts.glue(" in text and "```{glue} verdicts" in text, path.name
-            assert f":doc: ../notebooks/{path.name}" in claims, f"book/claims.md does not paste {path.name}"
+        assert f"{{doc}}`../notebooks/{path.stem}`" in claims, f"book/claims.md does not link {path.stem}"
+        # computed verdicts: glued by the chapter, shown in it, pasted on the claims page
+        assert "claims.check(QUICK).glue(" in text and "```{glue} verdicts" in text, path.name
+        assert f":doc: ../notebooks/{path.name}" in claims, f"book/claims.md does not paste {path.name}"
+        assert "VerdictTable" not in text, f"{path.name} still builds a VerdictTable"
 
 
 # The numbered sections of the source essay's sections 3 (the techniques) and 4
@@ -145,15 +146,15 @@ ESSAY_SECTIONS = ([f"3.{i}" for i in range(1, 12)] + [f"4.1.{i}" for i in range(
                   + [f"4.2.{i}" for i in range(1, 8)] + [f"4.3.{i}" for i in range(1, 7)])
 
 
-def test_every_numbered_claim_of_the_essay_gets_a_computed_verdict():
-    covered = set()
-    for path in CHAPTERS:
-        for cell in _cells(path):
-            if cell["cell_type"] == "code":
-                for sections in re.findall(r'verdicts\.add\(\s*"([^"]+)"', _source(cell)):
-                    covered.update(s.strip() for s in sections.split(","))
-    missing = [s for s in ESSAY_SECTIONS if s not in covered]
-    assert not missing, f"essay sections without a verdict: {missing}"
+def test_every_numbered_claim_of_the_essay_is_declared_in_one_chapter():
+    from dlgen.claims import collect
+
+    homes = {}
+    for path, claims in collect(CHAPTERS):
+        for claim in claims.claims.values():
+            homes.setdefault(claim.section, set()).add(path.stem)
+    missing = [s for s in ESSAY_SECTIONS if s not in homes]
+    assert not missing, f"essay sections without a declared claim: {missing}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
