@@ -273,7 +273,8 @@ class Claims:
             unit: the quantity's unit, e.g. `"accuracy"`, `"relative"`, `"nats"`.
             why: one line justifying the margin.
             expect: the verdict the chapter's text expects: `"confirmed"`, `"wrong"` or `"depends"`.
-            budgets: the budgets that run the experiment; in the others the claim is "not tested".
+            budgets: the budgets that decide the claim; in the others it is "not tested" (a
+                measurement made there anyway is shown, and decides nothing).
 
         Returns:
             The claims (so that a cell ending in a declaration shows the table).
@@ -363,9 +364,7 @@ class Claims:
         wrong = []
         for key, claim in self.claims.items():
             if self.budget not in claim.budgets:
-                if key in self.measured:
-                    raise ValueError(f"claim {key!r} is measured in the {self.budget} budget, "
-                                     f"which its budgets {claim.budgets} skip.")
+                # not tested here: a measurement, if the budget ran one, is shown but decides nothing
                 continue
             got = self.verdict(key, quick)
             if got != claim.expect:
@@ -422,8 +421,12 @@ class Claims:
             m = self.measured.get(key)
             skipped = self.budget is not None and self.budget not in c.budgets
             verdict = "not tested" if skipped else (m.verdict if m else "not measured")
-            if m is None:
-                effect = "the quick budget skips this experiment" if skipped else ""
+            if skipped:
+                effect = (f"{self.budget} budget: not decided here" if m is None else
+                          f"{self._fmt(m.mean)} [{self._fmt(m.low)}, {self._fmt(m.high)}], n = {m.n}: "
+                          f"the {self.budget} budget is too small to decide it")
+            elif m is None:
+                effect = ""
             else:
                 effect = (f"{self._fmt(m.mean)} [{self._fmt(m.low)}, {self._fmt(m.high)}], n = {m.n}"
                           if not m.conditions else "; ".join(

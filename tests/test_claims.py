@@ -109,9 +109,9 @@ def test_a_claim_a_budget_skips_is_not_tested_there_and_must_be_measured_elsewhe
     assert c.frame()["verdict"].tolist() == ["not tested"]
     with pytest.raises(ValueError, match="never measured in the full budget"):
         c.check(quick=False)
-    c.measure("9.9/demo", [0.05, 0.06])
-    with pytest.raises(ValueError, match="which its budgets .* skip"):
-        c.check(quick=True)
+    c.measure("9.9/demo", [-0.05, -0.06])        # measured where it is not decided: shown, decides nothing
+    assert c.check(quick=True).verdict("9.9/demo", quick=True) == "not tested"
+    assert "too small to decide it" in c._repr_html_()
 
 
 @pytest.mark.parametrize("field, value, match", [
