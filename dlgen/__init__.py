@@ -68,7 +68,6 @@ from .surfaces import (  # noqa: E402
     trajectory,
 )
 from .training import OPTIMIZERS, RunRecord, fit, make_optimizer  # noqa: E402
-from .verdicts import VERDICT_WORDS, VerdictTable  # noqa: E402
 from .claims import Claims, decide, paired  # noqa: E402
 from .transfer import (  # noqa: E402
     TRANSFER_MODES,
@@ -147,8 +146,6 @@ __all__ = [
     "run_notebooks",
     "publish_record",
     "read_records",
-    "VERDICT_WORDS",
-    "VerdictTable",
     "Claims",
     "decide",
     "paired",
