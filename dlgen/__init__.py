@@ -5,12 +5,19 @@ Keras 3 only (backend-neutral), NumPy arrays in and out.
 
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# `python -m dlgen.diagnose` (or dlgen.claims) imports the package, and with it
+# that module, before runpy runs it as __main__; runpy's warning about it says
+# nothing a user can act on.
+_warnings.filterwarnings("ignore", message=r"'dlgen\.[a-z_]+' found in sys\.modules", category=RuntimeWarning)
+
 from .config import QUICK_ENV, _import_keras_quietly, budget, is_quick, set_seed, setup_notebook
 
 _import_keras_quietly()
 
 from .augment import AugmentationStack, augmentation_pipeline, augmented_copies, make_augmentation, with_augmentation  # noqa: E402
-from .callbacks import EpochTimer, HeldOutEvaluation, TargetReached  # noqa: E402
+from .callbacks import DiagnoseCallback, DiagnosisWarning, EpochTimer, HeldOutEvaluation, TargetReached  # noqa: E402
 from .data import (  # noqa: E402
     DATASETS,
     FASHION_MNIST_CLASSES,
@@ -27,7 +34,7 @@ from .data import (  # noqa: E402
     train_val_split,
     train_val_subsets,
 )
-from .diagnose import REMEDIES, THRESHOLDS, VERDICTS, Diagnosis, diagnose  # noqa: E402
+from .diagnose import REMEDIES, THRESHOLDS, VERDICTS, Diagnosis, diagnose, read_history  # noqa: E402
 from .distribute import DISTRIBUTIONS, data_parallel, replicas, split_cpu  # noqa: E402
 from .cache import ResultsCache, default_cache_dir, describe, fingerprint  # noqa: E402
 from .evaluation import evaluate, predict  # noqa: E402
@@ -91,6 +98,8 @@ __all__ = [
     "AugmentationStack",
     "make_augmentation",
     "with_augmentation",
+    "DiagnoseCallback",
+    "DiagnosisWarning",
     "EpochTimer",
     "HeldOutEvaluation",
     "TargetReached",
@@ -113,6 +122,7 @@ __all__ = [
     "VERDICTS",
     "Diagnosis",
     "diagnose",
+    "read_history",
     "DISTRIBUTIONS",
     "data_parallel",
     "replicas",

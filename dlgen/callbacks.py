@@ -1,6 +1,7 @@
 """Keras callbacks used across the book."""
 
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from ._checks import check_int, metric_mode
 from .evaluation import evaluate, predict
 
-__all__ = ["EpochTimer", "HeldOutEvaluation", "TargetReached"]
+__all__ = ["DiagnoseCallback", "DiagnosisWarning", "EpochTimer", "HeldOutEvaluation", "TargetReached"]
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -156,3 +157,127 @@ class TargetReached(keras.callbacks.Callback):
         if reached:
             self.reached_epoch = epoch + 1
             self.model.stop_training = True
+
+
+class DiagnosisWarning(UserWarning):
+    """Issued by `DiagnoseCallback` when the doctor's verdict on a run changes."""
+
+
+class DiagnoseCallback(keras.callbacks.Callback):
+    """Run the training doctor (`dlgen.diagnose`) at the end of every epoch.
+
+    The curves so far (the logs of every epoch, with validation data) are
+    read again after each epoch from `min_epochs` on. The verdict is written
+    into `logs["diagnosis"]` as a number, so that the progress bar,
+    `CSVLogger` and `TensorBoard` take it like any metric (`verdict_of(code)`
+    names it: -1 before `min_epochs`, else the position in
+    `dlgen.diagnose.VERDICTS`); at the end of training the `History` gets the
+    verdicts by name. The whole `Diagnosis` is kept in `self.diagnosis`, and
+    each verdict in `self.verdicts`. When the verdict changes to one
+    that is not in `quiet`, one `DiagnosisWarning` says so, with the finding
+    and the first remedy. With `stop=True` a verdict in `stop_on` ends
+    training, as `keras.callbacks.TerminateOnNaN` does for a NaN loss.
+
+    Args:
+        classes: the number of classes, for the chance level; default: the
+            width of the model's output (when it has more than one unit).
+        metric, target, thresholds: as in `dlgen.diagnose`.
+        min_epochs: the first epoch at which the curves are read (at least 3; by default 5,
+            so that a slow first few epochs are not called stuck).
+        quiet: verdicts that change silently: `"not converged"` is what a run
+            in progress normally is.
+        stop: whether to stop training on a verdict in `stop_on`.
+        stop_on: the verdicts that stop training when `stop` is set.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    >>> x, y = np.zeros((32, 4), "float32"), np.zeros(32, "int64")
+    >>> doctor = DiagnoseCallback(quiet=("healthy", "not converged", "stuck"))
+    >>> h = model.fit(x, y, validation_data=(x, y), epochs=6, verbose=0, callbacks=[doctor])
+    >>> len(h.history["diagnosis"]), doctor.verdicts[0]
+    (6, 'not read yet')
+    """
+
+    def __init__(self, classes=None, metric="auto", target=None, thresholds=None, min_epochs=5,
+                 quiet=("healthy", "not converged"), stop=False, stop_on=("stuck", "diverging")):
+        super().__init__()
+        from .diagnose import THRESHOLDS, VERDICTS
+
+        self.min_epochs = check_int("min_epochs", min_epochs, 3)
+        for name, values in (("quiet", quiet), ("stop_on", stop_on)):
+            bad = [v for v in values if v not in VERDICTS]
+            if bad:
+                raise ValueError(f"{name} names unknown verdicts {bad}; the verdicts are {list(VERDICTS)}.")
+        unknown = sorted(set(thresholds or {}) - set(THRESHOLDS))
+        if unknown:
+            raise ValueError(f"unknown thresholds {unknown}; allowed: {', '.join(THRESHOLDS)}.")
+        self.classes, self.metric, self.target, self.thresholds = classes, metric, target, thresholds
+        self.quiet, self.stop, self.stop_on = tuple(quiet), bool(stop), tuple(stop_on)
+        self._codes = ("not read yet",) + tuple(VERDICTS)
+
+    def on_train_begin(self, logs=None):
+        self.rows, self.verdicts, self.diagnosis = [], [], None
+        self._last = None
+        self.stopped_on = None
+
+    def _classes(self):
+        if self.classes is not None:
+            return self.classes
+        shape = getattr(self.model, "output_shape", None)
+        if isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[-1], int) and shape[-1] > 1:
+            return shape[-1]
+        return None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .diagnose import diagnose
+
+        logs = logs if logs is not None else {}
+        row = {}
+        for k, v in logs.items():
+            if k != "diagnosis" and np.size(v) == 1:
+                try:
+                    row[k] = float(v)
+                except (TypeError, ValueError):
+                    pass
+        self.rows.append(row)
+        if "val_loss" not in row:
+            raise ValueError("DiagnoseCallback reads the validation loss: fit with validation_data= "
+                             "(or validation_split=).")
+        verdict = "not read yet"
+        if len(self.rows) >= self.min_epochs:
+            import pandas as pd
+
+            self.diagnosis = diagnose(pd.DataFrame(self.rows), metric=self.metric, thresholds=self.thresholds,
+                                      classes=self._classes(), target=self.target)
+            verdict = self.diagnosis.verdict
+            if verdict != self._last and verdict not in self.quiet:
+                first = self.diagnosis.remedies[0][0] if self.diagnosis.remedies else "none"
+                warnings.warn(f"epoch {epoch + 1}: the training doctor now says {verdict!r}: "
+                              f"{self.diagnosis.findings[verdict]}. First remedy: {first}.",
+                              DiagnosisWarning, stacklevel=2)
+            self._last = verdict
+            if self.stop and verdict in self.stop_on:
+                self.model.stop_training = True
+                self.stopped_on = (epoch + 1, verdict)
+        self.verdicts.append(verdict)
+        # a number in the logs, which the progress bar averages and CSVLogger and TensorBoard write
+        logs["diagnosis"] = float(self._codes.index(verdict) - 1)
+
+    def on_train_end(self, logs=None):
+        history = getattr(self.model, "history", None)
+        if isinstance(getattr(history, "history", None), dict) and "diagnosis" in history.history:
+            history.history["diagnosis"] = list(self.verdicts)[-len(history.history["diagnosis"]):]
+
+    @staticmethod
+    def verdict_of(code):
+        """The verdict a `diagnosis` code in the logs stands for (-1: not read yet).
+
+        >>> DiagnoseCallback.verdict_of(0), DiagnoseCallback.verdict_of(-1)
+        ('diverging', 'not read yet')
+        """
+        from .diagnose import VERDICTS
+
+        return (("not read yet",) + tuple(VERDICTS))[int(code) + 1]
