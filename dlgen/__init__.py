@@ -63,6 +63,7 @@ from .outlook import (  # noqa: E402
     shift_images,
 )
 from .plots import plot_history, plot_images, plot_reliability, plot_sweep  # noqa: E402
+from .preflight import Preflight, preflight  # noqa: E402
 from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
 from .schedules import SCHEDULES, OneCycle, make_schedule, schedule_values  # noqa: E402
 from .surfaces import (  # noqa: E402
@@ -171,6 +172,8 @@ __all__ = [
     "plot_images",
     "plot_reliability",
     "plot_sweep",
+    "Preflight",
+    "preflight",
     "activation_stats",
     "gradient_stats",
     "gradients",

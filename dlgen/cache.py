@@ -54,7 +54,7 @@ TRAINING_MODULES = (
     "_checks", "augment", "callbacks", "config", "data", "diagnose", "distribute", "evaluation", "lr_finder",
     "metrics", "models", "outlook", "probes", "schedules", "surfaces", "sweep", "training", "transfer",
 )
-REPORT_MODULES = ("__init__", "bench", "cache", "experiments", "nbsweep", "notebook", "plots", "claims")
+REPORT_MODULES = ("__init__", "bench", "cache", "experiments", "nbsweep", "notebook", "plots", "claims", "preflight")
 
 
 def default_cache_dir():

@@ -53,7 +53,9 @@ all that apply are listed as findings):
   minimum (it fell by at least `metric_drop`, 1 point, and by `noise_z`
   noise units). Without a metric, a rising validation loss is overfitting.
 - `"overconfident"`: the validation loss rises as for overfitting, but the
-  validation metric holds or improves: the network still gets more images
+  validation metric holds or improves (and is not stuck near chance, less
+  than a quarter of the way to perfect, as on labels that are noise, which
+  is memorization and so overfitting): the network still gets more images
   right and is more confident about the ones it gets wrong, which the
   cross-entropy punishes. Restoring the weights of the lowest validation
   loss would give back accuracy; calibration or label smoothing fixes the
@@ -83,10 +85,9 @@ Measuring rises against it keeps a memorizing run, whose loss wobbles
 between 0.001 and 0.002, from being called diverging.
 
 The thresholds are in `THRESHOLDS`; pass `thresholds={...}` to change any.
-They are rules of thumb for reading curves, measured on synthetic curves of
-each kind and on a labelled set of real runs (`dlgen.doctor_runs`, the
-chapter {doc}`../notebooks/17_training_doctor`); they do not replace looking
-at the curves.
+They are rules of thumb for reading curves, tested on synthetic curves of
+each kind (a noisy plateau among them, 300 draws) and on real runs; they do
+not replace looking at the curves.
 """
 
 import argparse
@@ -636,6 +637,11 @@ def diagnose(history, metric="auto", thresholds=None, classes=None, target=None,
             noise_m = noise(m_val)
             ev["val_metric_change_since_best"] = change
             lost = -change >= max(t["metric_drop"], t["noise_z"] * noise_m)
+            # a validation metric that stays near chance while the training set is fitted is memorization
+            base = chance_metric if chance_metric is not None else 0.0
+            val_share = sign * (float(sm[-1]) - base) / (1 - base) if sign > 0 and base < 1 else 1.0
+            ev["val_fit_share"] = val_share
+            lost = lost or val_share < t["underfit_share"] * 0.5
             detail = (f"; validation {metric} went from {sm[sbest]:.3f} to {sm[-1]:.3f} (smoothed)"
                       f" and the {metric} gap is {ev['gap']:.3f}")
             if lost:
