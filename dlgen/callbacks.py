@@ -160,7 +160,14 @@ class TargetReached(keras.callbacks.Callback):
 
 
 class DiagnosisWarning(UserWarning):
-    """Issued by `DiagnoseCallback` when the doctor's verdict on a run changes."""
+    """Issued by `DiagnoseCallback` when the doctor's verdict on a run changes.
+
+    Silence it like any warning:
+
+    >>> import warnings
+    >>> warnings.simplefilter("ignore", DiagnosisWarning)
+    >>> _ = warnings.simplefilter("default", DiagnosisWarning)
+    """
 
 
 class DiagnoseCallback(keras.callbacks.Callback):

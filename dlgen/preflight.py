@@ -52,6 +52,11 @@ class Preflight:
     Attributes:
         checks: a DataFrame with columns `check`, `value`, `passes if`,
             `passed` and `detail`.
+
+    >>> p = Preflight(pd.DataFrame([{"check": "labels", "value": 0.1, "passes if": "...", "passed": False,
+    ...                              "detail": "class 3 missing"}]))
+    >>> p.passed, p.failed
+    (False, ['labels'])
     """
 
     checks: pd.DataFrame
