@@ -62,7 +62,7 @@ all that apply are listed as findings):
   loss instead (chapter 3).
 - `"underfitting"`: the training loss has stalled (over the last third of
   the run it does not fall significantly, `trend_t` standard errors, by at
-  least `plateau`, 1%, per epoch) at a poor fit, judged against the task:
+  least `plateau`, 2%, per epoch) at a poor fit, judged against the task:
   with `target=` (the training metric the task allows: a bigger model's, a
   person's), the training metric ends more than `target_tol` (2 points)
   short of it; without one, it covers less than `underfit_share` (half) of
@@ -120,7 +120,7 @@ THRESHOLDS = {
     "min_epochs_past_best": 2,  # ... reached at least this many epochs before the end
     "metric_drop": 0.01,        # overfitting, not overconfidence: the validation metric fell this much
     "trend_t": 2.5,             # a late trend counts when its slope is this many standard errors from 0
-    "plateau": 0.01,            # stalled: the training loss falls less than this share per epoch (last third)
+    "plateau": 0.02,            # stalled: the training loss falls less than this share per epoch (last third)
     "underfit_share": 0.5,      # a stalled fit covering less than this share of chance -> perfect underfits
     "target_tol": 0.02,         # with a target: a stalled fit further than this short of it underfits
     "converging": 0.005,        # not converged: the validation loss still falls this share per epoch
