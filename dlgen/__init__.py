@@ -64,6 +64,7 @@ from .outlook import (  # noqa: E402
 )
 from .plots import plot_history, plot_images, plot_reliability, plot_sweep  # noqa: E402
 from .preflight import Preflight, preflight  # noqa: E402
+from . import pathologies  # noqa: E402  (labelled runs the doctor is measured against)
 from .probes import activation_stats, gradient_stats, gradients  # noqa: E402
 from .schedules import SCHEDULES, OneCycle, make_schedule, schedule_values  # noqa: E402
 from .surfaces import (  # noqa: E402
@@ -174,6 +175,7 @@ __all__ = [
     "plot_sweep",
     "Preflight",
     "preflight",
+    "pathologies",
     "activation_stats",
     "gradient_stats",
     "gradients",

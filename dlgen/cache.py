@@ -52,7 +52,7 @@ _FORMAT = 2
 # (a test checks), so a new module must be placed.
 TRAINING_MODULES = (
     "_checks", "augment", "callbacks", "config", "data", "diagnose", "distribute", "evaluation", "lr_finder",
-    "metrics", "models", "outlook", "probes", "schedules", "surfaces", "sweep", "training", "transfer",
+    "metrics", "models", "outlook", "pathologies", "probes", "schedules", "surfaces", "sweep", "training", "transfer",
 )
 REPORT_MODULES = ("__init__", "bench", "cache", "experiments", "nbsweep", "notebook", "plots", "claims", "preflight")
 

@@ -37,7 +37,10 @@ all that apply are listed as findings):
 
 - `"diverging"`: the loss became NaN or infinite, or the smoothed training
   loss ends above its minimum by at least `rise` (50%) of the run's scale and
-  by `noise_z` (3) times its noise.
+  by `noise_z` (3) times its noise, or (with a chance level) it ends above
+  `blowup` (2) times ln C: worse than a uniform guess by far, which only
+  logits blown up by too large steps achieve (a cross-entropy of 20 on ten
+  classes, whether it rises or wobbles down).
 - `"stuck"`: the training loss never left the chance level (it sits within
   `stuck_band`, 5%, of ln C and never fell further below it) and the metric never rose more than
   `stuck_metric` (5 points) above its chance level, and it is not falling
@@ -45,7 +48,13 @@ all that apply are listed as findings):
   small, labels that do not match the inputs). Needs a chance level.
 - `"unstable"`: the training loss jumped up from one epoch to the next by
   more than `spike` (20%) of the run's scale and by more than `spike_z` (5)
-  times the noise of a difference, at least once.
+  times the noise of a difference, at least once; or, over at least 8
+  epochs, its epoch-to-epoch noise is more than `jitter` (5%) of the scale
+  or of the level it ends at, whichever is larger (3% noise on a flat plateau is not an oscillation):
+  the loss oscillates, the Deep Learning Tuning Playbook's high step-to-step
+  variance (a learning rate too high, a batch too small). Adam at its
+  default rate wobbles by 0.3 to 1.2% of the scale on the book's runs; SGD
+  with momentum 0.9 at 0.1, by about 6%.
 - `"overfitting"`: the smoothed validation loss ends above its minimum by at
   least `overfit_rise` (5%) and by `noise_z` noise units, the minimum lying at
   least `min_epochs_past_best` (2) epochs before the end, while the training
@@ -113,7 +122,9 @@ THRESHOLDS = {
     "rise": 0.5,                # training loss ends this share of the scale above its minimum: diverging
     "stuck_band": 0.05,         # stuck: the loss never falls this share below the chance level ln C ...
     "stuck_metric": 0.05,       # ... and the metric never rises this far above its chance level
+    "blowup": 2.0,              # diverging: the training loss ends above this many times ln C
     "spike": 0.2,               # an epoch-to-epoch jump by this share of the scale: unstable
+    "jitter": 0.05,             # unstable: the training loss's noise is this share of its fall or level
     "noise_z": 3.0,             # a rise must also exceed this many noise units
     "spike_z": 5.0,             # a jump must also exceed this many noise units of a difference
     "overfit_rise": 0.05,       # validation loss ends this share above its (smoothed) minimum ...
@@ -580,6 +591,13 @@ def diagnose(history, metric="auto", thresholds=None, classes=None, target=None,
     ev["chance_loss"] = chance_loss
     ev["chance_metric"] = chance_metric
 
+    # diverging: far worse than a uniform guess at the end
+    if chance_loss is not None and not len(bad) and "diverging" not in findings \
+            and st[-1] > t["blowup"] * chance_loss:
+        findings["diverging"] = (f"the training loss ends at {loss[-1]:.3g}, {st[-1] / chance_loss:.0f} times "
+                                 f"that of a uniform guess (ln {c} = {chance_loss:.3g}): the logits are blown "
+                                 f"up, by steps too large for the network")
+
     # is the training loss still falling? (the late window, against its noise)
     w = _late(n)
     tail = loss[-w:]
@@ -608,10 +626,19 @@ def diagnose(history, metric="auto", thresholds=None, classes=None, target=None,
     jumps = [(i + 2, loss[i + 1] / loss[i] - 1) for i in range(n - 1)
              if good[i] and good[i + 1] and loss[i] > 0 and loss[i + 1] - loss[i] > jump_floor]
     ev["spikes"] = len(jumps)
+    # noise against the larger of the fall and the level the loss ends at: a flat plateau's
+    # scale is a tenth of its level, and 3% noise on it is not an oscillation
+    late_level = float(np.mean(loss[-w:])) if np.isfinite(loss[-w:]).all() else 0.0
+    reach = max(scale, late_level)
+    ev["jitter"] = jitter = noise_loss / reach if reach > 0 else 0.0
     if jumps:
         epoch, size = max(jumps, key=lambda j: j[1])
         findings["unstable"] = (f"the training loss jumped up {len(jumps)} time(s), by up to {size:.0%} "
                                 f"(into epoch {epoch})")
+    elif len(lf) >= 8 and jitter > t["jitter"]:
+        findings["unstable"] = (f"the training loss oscillates: its epoch-to-epoch noise is {jitter:.1%} of "
+                                f"{'how far it fell' if scale >= late_level else 'its level'} "
+                                f"(more than {t['jitter']:.0%})")
 
     # overfitting or overconfidence: a rising validation loss
     vfin = np.where(np.isfinite(val), val, np.nan)

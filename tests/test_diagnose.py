@@ -266,3 +266,28 @@ def test_a_memorizing_run_whose_tiny_loss_wobbles_is_not_diverging_or_unstable()
     d = diagnose(frame(loss, val))
     assert d.verdict == "overfitting"
     assert "diverging" not in d.findings and "unstable" not in d.findings
+
+
+def _wobbly(share, n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    trend = 0.6 + 0.7 * np.exp(-np.arange(n) / 3)
+    return trend + share * 0.7 * rng.normal(size=n)
+
+
+def test_an_oscillating_training_loss_is_unstable_and_a_smooth_one_is_not():
+    # epoch-to-epoch noise of 15% of the fall (SGD at too high a rate) against 1% (Adam)
+    for share, unstable in [(0.15, True), (0.01, False)]:
+        loss = _wobbly(share)
+        h = pd.DataFrame({"loss": loss, "val_loss": loss + 0.05})
+        d = diagnose(h)
+        assert ("unstable" in d.findings) is unstable, (share, d.findings, d.evidence["jitter"])
+
+
+def test_a_loss_far_above_a_uniform_guess_is_diverging_even_when_it_falls():
+    loss = np.linspace(180.0, 20.0, 15)
+    h = pd.DataFrame({"loss": loss, "val_loss": loss * 1.1, "accuracy": np.linspace(0.5, 0.85, 15),
+                      "val_accuracy": np.linspace(0.5, 0.84, 15)})
+    assert diagnose(h, classes=10).verdict == "diverging"
+    assert "uniform guess" in diagnose(h, classes=10).findings["diverging"]
+    # without a chance level the rule cannot apply
+    assert "diverging" not in diagnose(h[["loss", "val_loss"]]).findings
