@@ -263,7 +263,11 @@ def main(argv=None):
     try:
         seeds = list(range(args.base_seed, args.base_seed + check_int("--seeds", args.seeds, 1)))
         check_int("--base-seed", args.base_seed, 0)
-        records = labelled_runs(seeds, kinds=args.kinds, progress=True)
+        # the package's own module, not __main__: its functions are keyed as dlgen's code
+        import importlib
+
+        records = importlib.import_module("dlgen.pathologies").labelled_runs(seeds, kinds=args.kinds,
+                                                                              progress=True)
     except (ValueError, TypeError) as err:
         print(f"python -m dlgen.pathologies: {err}", file=sys.stderr)
         return 2
