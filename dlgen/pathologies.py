@@ -8,7 +8,7 @@ recipe; expected verdict):
 
 - healthy: dropout, Adam at 1e-3, early stopping (patience 3); healthy.
 - overfitting: a wide network fits 2,000 images of which 40% carry a
-  random label; overfitting.
+  wrong label (a random other class); overfitting.
 - overconfident: a wide network fits 1,000 clean images for 40 epochs;
   overconfident.
 - underfitting: a linear bottleneck of one unit, trained to its plateau;
@@ -22,13 +22,13 @@ recipe; expected verdict):
 - vanishing gradients: ten sigmoid layers, plain SGD (chapter 2); stuck.
 - diverging: SGD with momentum at a learning rate of 2 (tanh units);
   diverging.
-- unstable: SGD with momentum at 0.12, batches of 32; unstable. This rate
-  lies close to the one where SGD diverges, and a seed can cross it.
+- unstable: Adam at 1e-3, except that every fourth epoch runs at 30 times
+  that rate, as warm restarts with too high a peak do; unstable.
 
 The curves of a dying-ReLU network, a vanishing-gradient one and a badly
 scaled one look alike (a loss that sits at ln 10), so all three should be
 called stuck; `dlgen.preflight` tells them apart before training (dead
-units, gradient flow, the loss at initialization).
+units, gradient flow, overfitting one batch).
 
 `labelled_runs` trains them (through `run_sweep`, so each run is computed
 once and then read from the results cache); `score` puts the doctor's
@@ -38,7 +38,9 @@ From a shell, `python -m dlgen.pathologies --seeds 3` prints both tables.
 
 import argparse
 import functools
+import os
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -50,7 +52,7 @@ from .training import fit
 
 __all__ = ["KINDS", "confusion", "labelled_run", "labelled_runs", "pathology_model", "precision_recall", "score"]
 
-# kind -> the verdict its curves should get
+#: kind -> the verdict its curves should get, in the order the tables show them
 KINDS = {
     "healthy": "healthy",
     "overfitting": "overfitting",
@@ -78,7 +80,8 @@ _TRAINING = {
     "dying ReLU": dict(per_class=200, epochs=15, batch_size=64, optimizer="adam", learning_rate=1e-3),
     "vanishing gradients": dict(per_class=200, epochs=15, batch_size=64, optimizer="sgd", learning_rate=0.05),
     "diverging": dict(per_class=200, epochs=15, batch_size=64, optimizer="sgd", learning_rate=2.0, momentum=0.9),
-    "unstable": dict(per_class=200, epochs=20, batch_size=32, optimizer="sgd", learning_rate=0.12, momentum=0.9),
+    "unstable": dict(per_class=200, epochs=20, batch_size=64, optimizer="adam", learning_rate=1e-3,
+                     peak=3e-2, every=4),
 }
 VAL_PER_CLASS = 100
 
@@ -160,10 +163,14 @@ def labelled_run(seed, kind):
     noise = recipe.pop("label_noise", 0.0)
     if noise:
         yt = _noisy(yt, noise, np.random.default_rng(seed))
+    optimizer, rate, momentum = recipe.pop("optimizer"), recipe.pop("learning_rate"), recipe.pop("momentum", 0.0)
     callbacks = []
     if kind == "healthy":
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=3))
-    optimizer, rate, momentum = recipe.pop("optimizer"), recipe.pop("learning_rate"), recipe.pop("momentum", 0.0)
+    if kind == "unstable":
+        peak, every = recipe.pop("peak"), recipe.pop("every")
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: peak if epoch % every == every - 1 else rate))
     opt = (keras.optimizers.SGD(rate, momentum=momentum) if optimizer == "sgd"
            else keras.optimizers.Adam(rate))
     record = fit(pathology_model(kind), (to_model_input(xt), yt), (to_model_input(xv), yv),
@@ -188,6 +195,8 @@ def labelled_runs(seeds, kinds=None, cache=True, progress=False):
     from .cache import fingerprint
     from .sweep import run_sweep
 
+    if isinstance(kinds, str):
+        raise TypeError(f"kinds must be a list of kinds, e.g. [{kinds!r}], got the string {kinds!r}.")
     kinds = list(KINDS) if kinds is None else [_check_kind(k) for k in kinds]
     if not kinds:
         raise ValueError(f"kinds must name at least one of {list(KINDS)}, got [].")
@@ -214,8 +223,26 @@ def score(records, thresholds=None):
     return pd.DataFrame(rows, columns=["kind", "seed", "expected", "verdict", "correct"])
 
 
+def _check_scored(scored, columns):
+    from .diagnose import VERDICTS
+
+    if not isinstance(scored, pd.DataFrame) or not set(columns) <= set(scored.columns):
+        raise TypeError(f"expected the DataFrame of `score` with columns {list(columns)}, got "
+                        f"{type(scored).__name__}" + (f" with columns {list(scored.columns)}"
+                                                       if isinstance(scored, pd.DataFrame) else "") + ".")
+    if "kind" in columns:
+        unknown = sorted(set(scored["kind"]) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}; the kinds are {list(KINDS)}.")
+    for col in set(columns) & {"expected", "verdict"}:
+        unknown = sorted(set(scored[col]) - set(VERDICTS))
+        if unknown:
+            raise ValueError(f"unknown verdicts {unknown} in column {col!r}; the verdicts are {list(VERDICTS)}.")
+
+
 def confusion(scored):
-    """Runs of each kind (rows, in `KINDS`'s order) by the doctor's verdict (columns, in `VERDICTS`'s order).
+    """Runs of each kind (rows, in `KINDS`'s order) by the doctor's verdict (columns, every verdict, the
+    expected ones in the same order as the rows).
 
     >>> s = pd.DataFrame({"kind": ["stuck", "stuck"], "verdict": ["stuck", "underfitting"]})
     >>> confusion(s).loc["stuck", ["stuck", "underfitting", "healthy"]].tolist()
@@ -223,9 +250,11 @@ def confusion(scored):
     """
     from .diagnose import VERDICTS
 
+    _check_scored(scored, ("kind", "verdict"))
     kinds = [k for k in KINDS if k in set(scored["kind"])]
-    table = pd.crosstab(scored["kind"], scored["verdict"]).reindex(index=kinds, columns=list(VERDICTS),
-                                                                     fill_value=0)
+    # the expected verdicts first, in the order of the kinds: each row's right cell is where it expects
+    columns = list(dict.fromkeys(list(KINDS.values()) + list(VERDICTS)))
+    table = pd.crosstab(scored["kind"], scored["verdict"]).reindex(index=kinds, columns=columns, fill_value=0)
     table.index.name, table.columns.name = "kind", "verdict"
     return table.fillna(0).astype(int)
 
@@ -241,6 +270,7 @@ def precision_recall(scored):
     """
     from .diagnose import VERDICTS
 
+    _check_scored(scored, ("expected", "verdict"))
     rows = []
     for v in VERDICTS:
         truth, said = scored["expected"] == v, scored["verdict"] == v
@@ -260,6 +290,9 @@ def main(argv=None):
     parser.add_argument("--kinds", nargs="+", metavar="KIND", help=f"a subset of {list(KINDS)}")
     parser.add_argument("--csv", metavar="PATH", help="also write one row per run to this CSV file")
     args = parser.parse_args(argv)
+    if args.csv and not os.path.isdir(os.path.dirname(os.path.abspath(args.csv))):
+        print(f"python -m dlgen.pathologies: --csv {args.csv!r}: its folder does not exist.", file=sys.stderr)
+        return 2
     try:
         seeds = list(range(args.base_seed, args.base_seed + check_int("--seeds", args.seeds, 1)))
         check_int("--base-seed", args.base_seed, 0)
@@ -278,9 +311,6 @@ def main(argv=None):
         print(precision_recall(scored).round(2).to_string())
     print(f"\n{scored['correct'].sum()} of {len(scored)} runs right ({scored['correct'].mean():.0%}).")
     if args.csv:
-        import os
-        import tempfile
-
         folder = os.path.dirname(os.path.abspath(args.csv))
         with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False, newline="") as f:
             scored.to_csv(f, index=False)

@@ -283,6 +283,39 @@ def test_an_oscillating_training_loss_is_unstable_and_a_smooth_one_is_not():
         assert ("unstable" in d.findings) is unstable, (share, d.findings, d.evidence["jitter"])
 
 
+def test_jitter_measures_the_noise_against_the_fall_and_turns_unstable_at_five_percent():
+    for share in [0.03, 0.04, 0.06, 0.08]:
+        ratios = []
+        for seed in range(10):
+            loss = _wobbly(share, n=60, seed=seed)
+            d = diagnose(pd.DataFrame({"loss": loss, "val_loss": loss + 0.05}))
+            jitter = d.evidence["jitter"]
+            ratios.append(jitter / (share * 0.7 / (loss[0] - loss.min())))
+            assert ("unstable" in d.findings) is (jitter > THRESHOLDS["jitter"]), (share, seed, jitter)
+        # one run's robust spread is off by up to a third; ten runs' mean is close to the noise put in
+        assert np.mean(ratios) == pytest.approx(1.0, abs=0.15), (share, ratios)
+    # a flat plateau: the noise is read against its level, not against its (tiny) fall
+    rng = np.random.default_rng(1)
+    for share, unstable in [(0.03, False), (0.09, True)]:
+        loss = 0.3 * (1 + share * rng.normal(size=30))
+        d = diagnose(pd.DataFrame({"loss": loss, "val_loss": loss + 0.05}))
+        assert ("unstable" in d.findings) is unstable, (share, d.evidence["jitter"])
+        if unstable:
+            assert "of its level" in d.findings["unstable"]
+
+
+@pytest.mark.parametrize("ratio, diverging", [(1.9, False), (2.1, True)])
+def test_a_loss_that_ends_above_twice_a_uniform_guess_is_diverging(ratio, diverging):
+    end = ratio * np.log(10)
+    loss = np.concatenate([np.linspace(30.0, end, 8), np.full(10, end)])
+    acc = np.linspace(0.3, 0.6, 18)
+    h = pd.DataFrame({"loss": loss, "val_loss": loss, "accuracy": acc, "val_accuracy": acc})
+    d = diagnose(h, classes=10)
+    assert ("diverging" in d.findings) is diverging, d.findings
+    if diverging:
+        assert f"{ratio:.1f} times that of a uniform guess" in d.findings["diverging"]
+
+
 def test_a_loss_far_above_a_uniform_guess_is_diverging_even_when_it_falls():
     loss = np.linspace(180.0, 20.0, 15)
     h = pd.DataFrame({"loss": loss, "val_loss": loss * 1.1, "accuracy": np.linspace(0.5, 0.85, 15),
