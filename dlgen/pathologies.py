@@ -48,7 +48,7 @@ import pandas as pd
 
 from ._checks import check_int
 from .data import load_fashion_mnist, to_model_input, train_val_subsets
-from .training import fit
+from .training import fit, make_optimizer
 
 __all__ = ["KINDS", "confusion", "labelled_run", "labelled_runs", "pathology_model", "precision_recall", "score"]
 
@@ -68,19 +68,20 @@ KINDS = {
 
 CLASSES = 10
 
-# kind -> training set per class, epochs, batch size, optimizer, learning rate, momentum, label noise
+# kind -> training set per class, epochs, batch size, optimizer (a name of `make_optimizer`), learning
+# rate, label noise
 _TRAINING = {
-    "healthy": dict(per_class=300, epochs=40, batch_size=64, optimizer="adam", learning_rate=1e-3),
-    "overfitting": dict(per_class=200, epochs=40, batch_size=64, optimizer="adam", learning_rate=1e-3,
+    "healthy": dict(per_class=300, epochs=40, batch_size=64, optimizer="Adam", learning_rate=1e-3),
+    "overfitting": dict(per_class=200, epochs=40, batch_size=64, optimizer="Adam", learning_rate=1e-3,
                         label_noise=0.4),
-    "overconfident": dict(per_class=100, epochs=40, batch_size=32, optimizer="adam", learning_rate=1e-3),
-    "underfitting": dict(per_class=200, epochs=30, batch_size=64, optimizer="adam", learning_rate=3e-3),
-    "not converged": dict(per_class=200, epochs=12, batch_size=128, optimizer="sgd", learning_rate=0.03),
-    "stuck": dict(per_class=200, epochs=15, batch_size=64, optimizer="sgd", learning_rate=0.05, momentum=0.9),
-    "dying ReLU": dict(per_class=200, epochs=15, batch_size=64, optimizer="adam", learning_rate=1e-3),
-    "vanishing gradients": dict(per_class=200, epochs=15, batch_size=64, optimizer="sgd", learning_rate=0.05),
-    "diverging": dict(per_class=200, epochs=15, batch_size=64, optimizer="sgd", learning_rate=2.0, momentum=0.9),
-    "unstable": dict(per_class=200, epochs=20, batch_size=64, optimizer="adam", learning_rate=1e-3,
+    "overconfident": dict(per_class=100, epochs=40, batch_size=32, optimizer="Adam", learning_rate=1e-3),
+    "underfitting": dict(per_class=200, epochs=30, batch_size=64, optimizer="Adam", learning_rate=3e-3),
+    "not converged": dict(per_class=200, epochs=12, batch_size=128, optimizer="SGD", learning_rate=0.03),
+    "stuck": dict(per_class=200, epochs=15, batch_size=64, optimizer="momentum", learning_rate=0.05),
+    "dying ReLU": dict(per_class=200, epochs=15, batch_size=64, optimizer="Adam", learning_rate=1e-3),
+    "vanishing gradients": dict(per_class=200, epochs=15, batch_size=64, optimizer="SGD", learning_rate=0.05),
+    "diverging": dict(per_class=200, epochs=15, batch_size=64, optimizer="momentum", learning_rate=2.0),
+    "unstable": dict(per_class=200, epochs=20, batch_size=64, optimizer="Adam", learning_rate=1e-3,
                      peak=3e-2, every=4),
 }
 VAL_PER_CLASS = 100
@@ -163,7 +164,7 @@ def labelled_run(seed, kind):
     noise = recipe.pop("label_noise", 0.0)
     if noise:
         yt = _noisy(yt, noise, np.random.default_rng(seed))
-    optimizer, rate, momentum = recipe.pop("optimizer"), recipe.pop("learning_rate"), recipe.pop("momentum", 0.0)
+    optimizer, rate = recipe.pop("optimizer"), recipe.pop("learning_rate")
     callbacks = []
     if kind == "healthy":
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=3))
@@ -171,13 +172,12 @@ def labelled_run(seed, kind):
         peak, every = recipe.pop("peak"), recipe.pop("every")
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch, lr: peak if epoch % every == every - 1 else rate))
-    opt = (keras.optimizers.SGD(rate, momentum=momentum) if optimizer == "sgd"
-           else keras.optimizers.Adam(rate))
     record = fit(pathology_model(kind), (to_model_input(xt), yt), (to_model_input(xv), yv),
-                 epochs=recipe.pop("epochs"), batch_size=recipe.pop("batch_size"), optimizer=opt,
+                 epochs=recipe.pop("epochs"), batch_size=recipe.pop("batch_size"),
+                 optimizer=make_optimizer(optimizer, rate),  # "momentum": SGD with momentum 0.9
                  callbacks=callbacks, evaluate_train=False,
                  config={"kind": kind, "expected": KINDS[kind], "optimizer": optimizer,
-                         "learning_rate": rate, "momentum": momentum, "label_noise": noise})
+                         "learning_rate": rate, "label_noise": noise})
     return record
 
 
